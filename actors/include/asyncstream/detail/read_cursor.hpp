@@ -1,0 +1,121 @@
+// read_cursor: a reader's position and the slices it already holds.
+//
+// Contract: owned by one reader, not thread-safe, no CAF calls. The held
+// slices always start at the position; reads are served from them until
+// they run out, so one `slice_result` serves many reads. Holding slices
+// copies no bytes (they share the stream's chunks).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "asyncstream/protocol.hpp"
+
+namespace asyncstream::detail {
+
+class read_cursor {
+public:
+  /// Returns the offset of the next byte to read.
+  std::uint64_t position() const noexcept {
+    return pos_;
+  }
+
+  /// Returns how many bytes are held at the position.
+  std::uint64_t held() const noexcept {
+    return held_size_;
+  }
+
+  /// Returns whether the stream is known to end exactly at the position.
+  bool at_end() const noexcept {
+    return end_at_ && *end_at_ <= pos_ && held_size_ == 0;
+  }
+
+  /// Returns the final length, if an answer told it.
+  std::optional<std::uint64_t> end_offset() const noexcept {
+    return end_at_;
+  }
+
+  /// Moves to `pos`, keeping held bytes that are still ahead.
+  void seek(std::uint64_t pos) {
+    if (pos >= pos_ && pos - pos_ < held_size_) {
+      drop(static_cast<std::size_t>(pos - pos_));
+      return;
+    }
+    held_.clear();
+    held_size_ = 0;
+    pos_ = pos;
+  }
+
+  /// Takes the bytes of an answer to a request made at the position.
+  void absorb(slice_result& res) {
+    if (res.end)
+      end_at_ = res.offset + res.size;
+    if (res.offset != pos_ + held_size_ || res.size == 0)
+      return;
+    for (auto& s : res.slices)
+      held_.push_back(std::move(s));
+    held_size_ += res.size;
+  }
+
+  /// Copies up to `n` held bytes into `buf` and moves on; returns the count.
+  std::size_t copy_to(std::byte* buf, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n && !held_.empty()) {
+      auto& s = held_.front();
+      auto k = std::min(n - done, s.size());
+      std::memcpy(buf + done, s.data(), k);
+      done += k;
+      consume_front(k);
+    }
+    return done;
+  }
+
+  /// Moves up to `n` held bytes into `out` as slices; returns the count.
+  std::size_t take(std::size_t n, std::vector<slice>& out) {
+    std::size_t done = 0;
+    while (done < n && !held_.empty()) {
+      auto& s = held_.front();
+      auto k = std::min(n - done, s.size());
+      out.push_back(s.subslice(0, k));
+      done += k;
+      consume_front(k);
+    }
+    return done;
+  }
+
+  /// Drops everything held (the position stays).
+  void clear() noexcept {
+    held_.clear();
+    held_size_ = 0;
+  }
+
+private:
+  void consume_front(std::size_t k) {
+    auto& s = held_.front();
+    if (k == s.size())
+      held_.pop_front();
+    else
+      s.remove_prefix(k);
+    held_size_ -= k;
+    pos_ += k;
+  }
+
+  void drop(std::size_t n) {
+    while (n > 0) {
+      auto k = std::min(n, held_.front().size());
+      consume_front(k);
+      n -= k;
+    }
+  }
+
+  std::uint64_t pos_ = 0;
+  std::deque<slice> held_;
+  std::uint64_t held_size_ = 0;
+  std::optional<std::uint64_t> end_at_;
+};
+
+} // namespace asyncstream::detail

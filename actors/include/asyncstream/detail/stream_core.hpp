@@ -1,0 +1,42 @@
+// stream_core: what a stream and its readers share.
+//
+// Contract: created by `stream::make`, owned through `std::shared_ptr` by
+// every stream handle and reader. Its destructor shuts the actors down.
+// Thread-safe: the actor handles are immutable, the flags are atomic and
+// the close result is guarded by a mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include <caf/actor.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+#include "asyncstream/options.hpp"
+#include "asyncstream/protocol.hpp"
+
+namespace asyncstream::detail {
+
+class source_control;
+
+struct stream_core {
+  caf::actor_system* sys = nullptr;
+  transfer_actor transfer;
+  monitor_actor monitor;
+  std::shared_ptr<source_control> control;
+  stream_options options;
+  std::atomic<bool> aborted{false};
+  std::mutex close_mtx;
+  std::optional<caf::error> close_result;
+
+  ~stream_core();
+
+  /// Returns a process-wide unique reader id.
+  static std::uint64_t next_reader_id() noexcept;
+};
+
+} // namespace asyncstream::detail

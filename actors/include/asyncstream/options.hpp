@@ -1,0 +1,45 @@
+// Options of one stream. Plain values; copied into the actors at spawn time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace asyncstream {
+
+class chunk_pool;
+
+/// How a stream stores and limits its bytes.
+struct stream_options {
+  /// Largest single read from a pulled source (one `read(2)`).
+  std::size_t block_size = 64 * 1024;
+
+  /// Capacity of one storage chunk; reads fill a chunk's tail until full.
+  std::size_t chunk_size = 1024 * 1024;
+
+  /// Fixed capacity: past it, readers get the stored bytes and then a
+  /// `buffer_full` error, and the source is stopped.
+  std::optional<std::uint64_t> capacity;
+
+  /// Declared final length: end-relative seeks need not wait for the end; a
+  /// shorter source fails with `unexpected_end`, a longer one is cut.
+  std::optional<std::uint64_t> declared_length;
+
+  /// Readers open at once; the next open waits for a slot.
+  std::size_t max_readers = 100;
+
+  /// Pool for chunk memory; null means the process-wide pool of
+  /// `chunk_size`-byte chunks.
+  std::shared_ptr<chunk_pool> pool;
+};
+
+/// How one reader fetches bytes.
+struct reader_options {
+  /// Bytes asked for per request to the transfer actor. Reads are served from
+  /// the slices already held until they run out, so one message carries many
+  /// reads' worth of data. Held slices share chunks: no memory is copied.
+  std::size_t prefetch = 8 * 1024 * 1024;
+};
+
+} // namespace asyncstream

@@ -1,0 +1,26 @@
+// The readers-monitor actor: caps how many readers are open at once.
+//
+// Contract:
+// - `open(id)` is answered with `id` once a slot is free; while `max_readers`
+//   are open it waits, first come first served. `close(id)` frees the slot of
+//   an open reader, or withdraws a waiting open (a client that gave up
+//   waiting must send it, or the open would take the next free slot).
+// - `wait_zero` is answered once no reader is open.
+// - `refuse(err)` answers every waiting open and every later open with
+//   `err` (graceful close and abort); readers already open stay open.
+// - `shutdown` answers everything still waiting with `stream_gone`.
+#pragma once
+
+#include <cstddef>
+
+#include <caf/fwd.hpp>
+
+#include "asyncstream/protocol.hpp"
+
+namespace asyncstream {
+
+/// Spawns a readers-monitor actor with a cap of `max_readers` (at least 1).
+monitor_actor spawn_readers_monitor(caf::actor_system& sys,
+                                    std::size_t max_readers);
+
+} // namespace asyncstream

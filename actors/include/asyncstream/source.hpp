@@ -1,0 +1,89 @@
+// Sources: where a pulled stream's bytes come from.
+//
+// Contract:
+// - A `source` is a description; the stream takes it over when spawned. A
+//   file descriptor source owns its descriptor only if asked to.
+// - Reads of a pulled source happen on the source-reader actor's own thread
+//   (never on CAF's scheduler). Descriptors are polled together with a stop
+//   descriptor, so closing or aborting the stream wakes a blocked read.
+// - A read function runs on that thread too; it cannot be interrupted, so the
+//   stop request is seen between two calls.
+// - A buffer source is complete from the start: its bytes are adopted without
+//   a copy and the stream has ended before the first read.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "asyncstream/chunk.hpp"
+
+namespace asyncstream {
+
+/// What one call of a read function produced.
+struct read_outcome {
+  /// Bytes written into the buffer (kept even when `eof` or `error` is set).
+  std::size_t size = 0;
+  /// The source ended after these bytes.
+  bool eof = false;
+  /// The source failed after these bytes.
+  caf::error error;
+};
+
+/// A blocking pull function: fill up to `max` bytes at `buf`.
+using read_function = std::function<read_outcome(std::byte* buf,
+                                                 std::size_t max)>;
+
+/// Describes the source of a pulled stream.
+class source {
+public:
+  /// A descriptor (pipe, socket, regular file); closed at the end when
+  /// `take_ownership` is set.
+  static source from_fd(int fd, bool take_ownership = false);
+
+  /// A file, opened now (an error if it cannot be opened).
+  static caf::expected<source> from_path(const std::string& path);
+
+  /// A complete in-memory buffer, adopted without a copy.
+  static source from_bytes(std::shared_ptr<const std::string> bytes);
+
+  /// A complete in-memory buffer (moved in, not copied).
+  static source from_bytes(std::string bytes);
+
+  /// A blocking pull function.
+  static source from_function(read_function fn);
+
+  /// @private
+  struct fd_source {
+    int fd;
+    bool owned;
+  };
+
+  /// @private
+  struct buffer_source {
+    chunk_ptr bytes;
+    std::size_t size;
+  };
+
+  /// @private
+  using variant_type = std::variant<fd_source, buffer_source, read_function>;
+
+  /// @private
+  const variant_type& get() const noexcept {
+    return impl_;
+  }
+
+private:
+  explicit source(variant_type x) : impl_(std::move(x)) {
+    // nop
+  }
+
+  variant_type impl_;
+};
+
+} // namespace asyncstream

@@ -1,0 +1,99 @@
+// stream: the owner's handle of one asyncstream (a source, its transfer
+// actor, its readers-monitor actor).
+//
+// Contract:
+// - `stream::make` spawns the actors in the given actor system; the stream
+//   must be destroyed (with all its readers) before that system.
+// - Copies of a `stream` share one stream; readers keep it alive too. When
+//   the last handle and reader are gone the actors are shut down: parked
+//   requests are answered with `stream_gone`, the source is stopped.
+// - The blocking calls here (`open_reader`, `status`, `wait`, `close`) block
+//   the calling thread: call them from plain threads, never from inside an
+//   actor (use `async_reader` and the actor handles there).
+// - `close()` refuses new readers and returns once every reader is closed.
+//   `abort()` fails every pending and later read with `canceled` at once and
+//   stops the source. A second `close()` returns the first one's result.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
+
+#include "asyncstream/options.hpp"
+#include "asyncstream/protocol.hpp"
+#include "asyncstream/source.hpp"
+
+namespace asyncstream {
+
+class blocking_reader;
+
+namespace detail {
+struct stream_core;
+} // namespace detail
+
+/// The owner's handle of one stream.
+class stream {
+public:
+  /// Creates an invalid handle.
+  stream() noexcept = default;
+
+  /// Spawns the actors of a stream fed by `src`.
+  static caf::expected<stream> make(caf::actor_system& sys, source src,
+                                    stream_options opts = {});
+
+  /// Returns whether this handle refers to a stream.
+  bool valid() const noexcept {
+    return core_ != nullptr;
+  }
+
+  /// Opens a reader at offset 0; waits while `max_readers` are open.
+  caf::expected<blocking_reader> open_reader(reader_options opts = {}) const;
+
+  /// Opens a reader, waiting at most `timeout` for a slot (then `timeout`).
+  caf::expected<blocking_reader> open_reader(caf::timespan timeout,
+                                             reader_options opts = {}) const;
+
+  /// Returns what is known right now (errors at once, not at their byte).
+  caf::expected<stream_status> status() const;
+
+  /// Waits until the stream is final; returns its length or its error.
+  caf::expected<std::uint64_t> wait() const;
+
+  /// Graceful close: refuse new readers, wait for the open ones to close,
+  /// stop the source. Returns the stream's error, if any. Idempotent.
+  caf::error close();
+
+  /// Fails every pending and later read with `canceled` and stops the
+  /// source. Idempotent; a later `close()` returns `canceled` at once.
+  void abort();
+
+  /// Returns the transfer actor (for asynchronous use from actors).
+  transfer_actor transfer() const;
+
+  /// Returns the readers-monitor actor (for asynchronous use from actors).
+  monitor_actor monitor() const;
+
+  /// @private
+  const std::shared_ptr<detail::stream_core>& core() const noexcept {
+    return core_;
+  }
+
+private:
+  explicit stream(std::shared_ptr<detail::stream_core> core)
+    : core_(std::move(core)) {
+    // nop
+  }
+
+  std::shared_ptr<detail::stream_core> core_;
+};
+
+/// Position argument of `seek`.
+enum class whence : int { start = 0, current = 1, end = 2 };
+
+} // namespace asyncstream

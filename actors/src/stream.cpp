@@ -1,0 +1,148 @@
+#include "asyncstream/stream.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include "asyncstream/blocking_reader.hpp"
+#include "asyncstream/detail/blocking_client.hpp"
+#include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/readers_monitor_actor.hpp"
+#include "asyncstream/source_reader_actor.hpp"
+#include "asyncstream/transfer_actor.hpp"
+
+namespace asyncstream {
+
+namespace detail {
+
+stream_core::~stream_core() {
+  if (control)
+    control->stop();
+  caf::anon_send(transfer, shutdown_atom::value);
+  caf::anon_send(monitor, shutdown_atom::value);
+}
+
+std::uint64_t stream_core::next_reader_id() noexcept {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+
+// Defined in blocking_reader.cpp.
+caf::expected<blocking_reader>
+open_blocking_reader(std::shared_ptr<stream_core> core,
+                     std::optional<caf::timespan> timeout, reader_options opts);
+
+} // namespace detail
+
+caf::expected<stream> stream::make(caf::actor_system& sys, source src,
+                                   stream_options opts) {
+  auto core = std::make_shared<detail::stream_core>();
+  core->sys = &sys;
+  core->options = opts;
+  core->control = std::make_shared<detail::source_control>();
+  transfer_config cfg;
+  cfg.options = opts;
+  cfg.control = core->control;
+  bool pulled = true;
+  if (auto* buf = std::get_if<source::buffer_source>(&src.get())) {
+    cfg.complete_body = slice{buf->bytes, 0, buf->size};
+    pulled = false;
+  }
+  core->transfer = spawn_transfer(sys, std::move(cfg));
+  core->monitor = spawn_readers_monitor(sys, opts.max_readers);
+  if (pulled)
+    spawn_source_reader(sys, std::move(src), core->transfer, opts,
+                        core->control);
+  return stream{std::move(core)};
+}
+
+caf::expected<blocking_reader>
+stream::open_reader(reader_options opts) const {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  return detail::open_blocking_reader(core_, std::nullopt, opts);
+}
+
+caf::expected<blocking_reader>
+stream::open_reader(caf::timespan timeout, reader_options opts) const {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  return detail::open_blocking_reader(core_, timeout, opts);
+}
+
+caf::expected<stream_status> stream::status() const {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  detail::blocking_client client{*core_->sys};
+  return client.call<stream_status>(core_->transfer, std::nullopt,
+                                    status_atom::value);
+}
+
+caf::expected<std::uint64_t> stream::wait() const {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  detail::blocking_client client{*core_->sys};
+  auto st = client.call<stream_status>(core_->transfer, std::nullopt,
+                                       wait_atom::value);
+  if (!st)
+    return std::move(st.error());
+  if (st->error)
+    return std::move(st->error);
+  return st->size;
+}
+
+caf::error stream::close() {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  auto& core = *core_;
+  std::lock_guard<std::mutex> guard{core.close_mtx};
+  if (core.close_result)
+    return *core.close_result;
+  if (core.aborted.load()) {
+    core.close_result = make_error(errc::canceled);
+    return *core.close_result;
+  }
+  caf::anon_send(core.monitor, refuse_atom::value,
+                 make_error(errc::closing, "stream closed"));
+  detail::blocking_client client{*core.sys};
+  auto zero = client.call<std::uint64_t>(core.monitor, std::nullopt,
+                                         wait_zero_atom::value);
+  caf::error result;
+  if (!zero) {
+    result = std::move(zero.error());
+  } else {
+    auto st = client.call<stream_status>(core.transfer, std::nullopt,
+                                         status_atom::value);
+    if (!st)
+      result = std::move(st.error());
+    else
+      result = std::move(st->error);
+  }
+  caf::anon_send(core.transfer, close_atom::value);
+  core.control->stop();
+  core.close_result = result;
+  return result;
+}
+
+void stream::abort() {
+  if (!core_)
+    return;
+  auto& core = *core_;
+  if (core.aborted.exchange(true))
+    return;
+  caf::anon_send(core.transfer, abort_atom::value);
+  caf::anon_send(core.monitor, refuse_atom::value,
+                 make_error(errc::canceled));
+  core.control->stop();
+}
+
+transfer_actor stream::transfer() const {
+  return core_ ? core_->transfer : transfer_actor{};
+}
+
+monitor_actor stream::monitor() const {
+  return core_ ? core_->monitor : monitor_actor{};
+}
+
+} // namespace asyncstream

@@ -1,0 +1,252 @@
+#include "asyncstream/transfer_actor.hpp"
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "asyncstream/body_index.hpp"
+#include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/pending_index.hpp"
+
+namespace asyncstream {
+
+namespace {
+
+using slice_promise = caf::typed_response_promise<slice_result>;
+using status_promise = caf::typed_response_promise<stream_status>;
+
+struct transfer_state {
+  body_index body;
+  pending_index<slice_promise> pending;
+  std::vector<status_promise> waiters;
+  stream_options options;
+  std::shared_ptr<detail::source_control> control;
+  /// The body never grows past this offset (capacity or declared length).
+  std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+  bool final = false;
+  caf::error final_error;
+  bool aborted = false;
+
+  static inline const char* name = "asyncstream.transfer";
+
+  /// Builds the answer for a request; `ready` tells whether it may be sent
+  /// now (bytes, a final status, or a zero-length request).
+  slice_result answer(std::uint64_t offset, std::uint64_t max_size,
+                      bool& ready) const {
+    slice_result res;
+    res.offset = offset;
+    ready = true;
+    if (aborted) {
+      res.error = make_error(errc::canceled);
+      return res;
+    }
+    if (max_size == 0)
+      return res;
+    res.size = body.collect(offset, static_cast<std::size_t>(max_size),
+                            res.slices);
+    if (final && offset + res.size >= body.size()) {
+      if (final_error)
+        res.error = final_error;
+      else
+        res.end = true;
+    } else if (res.size == 0) {
+      ready = false;
+    }
+    return res;
+  }
+
+  stream_status status() const {
+    stream_status st;
+    st.size = body.size();
+    st.final = final;
+    st.error = final_error;
+    st.declared_length = options.declared_length;
+    return st;
+  }
+
+  void stop_source() {
+    if (control)
+      control->stop();
+  }
+
+  /// Answers every parked request whose bytes now exist.
+  void serve_ready() {
+    pending.take_ready(body.size(), [this](auto&& e) {
+      bool ready = false;
+      e.payload.deliver(answer(e.offset, e.max_size, ready));
+    });
+  }
+
+  /// Enters the final state and answers everything that waits for it.
+  void finalize(caf::error err) {
+    if (final)
+      return;
+    final = true;
+    final_error = std::move(err);
+    stop_source();
+    pending.take_all([this](auto&& e) {
+      bool ready = false;
+      e.payload.deliver(answer(e.offset, e.max_size, ready));
+    });
+    auto st = status();
+    for (auto& w : waiters)
+      w.deliver(st);
+    waiters.clear();
+  }
+
+  void append(slice s) {
+    if (final || s.empty())
+      return;
+    auto room = limit - body.size();
+    if (s.size() > room) {
+      body.append(s.subslice(0, static_cast<std::size_t>(room)));
+      finalize(limit_error());
+      return;
+    }
+    body.append(std::move(s));
+    if (options.declared_length && body.size() == *options.declared_length) {
+      // The declared length is reached: the stream is complete, whatever
+      // more the source would have produced.
+      finalize(caf::error{});
+      return;
+    }
+    serve_ready();
+  }
+
+  /// The error for bytes past `limit`.
+  caf::error limit_error() const {
+    if (options.declared_length && limit == *options.declared_length)
+      return caf::error{}; // cut at the declared length
+    return make_error(errc::buffer_full,
+                      "capacity " + std::to_string(limit) + " bytes");
+  }
+
+  void on_source_end(caf::error err) {
+    if (final)
+      return;
+    if (!err && options.declared_length
+        && body.size() < *options.declared_length)
+      err = make_error(errc::unexpected_end,
+                       "got " + std::to_string(body.size()) + " of "
+                         + std::to_string(*options.declared_length)
+                         + " declared bytes");
+    finalize(std::move(err));
+  }
+
+  void abort() {
+    if (aborted)
+      return;
+    aborted = true;
+    if (!final) {
+      final = true;
+      final_error = make_error(errc::canceled);
+    }
+    stop_source();
+    pending.take_all([](auto&& e) {
+      slice_result res;
+      res.offset = e.offset;
+      res.error = make_error(errc::canceled);
+      e.payload.deliver(std::move(res));
+    });
+    auto st = status();
+    for (auto& w : waiters)
+      w.deliver(st);
+    waiters.clear();
+  }
+
+  void fail_reader(std::uint64_t reader, const caf::error& err) {
+    pending.take_reader(reader, [&](auto&& e) {
+      slice_result res;
+      res.offset = e.offset;
+      res.error = err;
+      e.payload.deliver(std::move(res));
+    });
+  }
+
+  void shutdown() {
+    stop_source();
+    auto gone = make_error(errc::stream_gone);
+    pending.take_all([&](auto&& e) {
+      slice_result res;
+      res.offset = e.offset;
+      res.error = gone;
+      e.payload.deliver(std::move(res));
+    });
+    auto st = status();
+    if (!st.final) {
+      st.final = true;
+      st.error = gone;
+    }
+    for (auto& w : waiters)
+      w.deliver(st);
+    waiters.clear();
+  }
+};
+
+using transfer_impl = transfer_actor::stateful_pointer<transfer_state>;
+
+transfer_actor::behavior_type transfer_fun(transfer_impl self,
+                                           transfer_config cfg) {
+  auto& st = self->state;
+  st.options = cfg.options;
+  st.control = std::move(cfg.control);
+  if (st.options.capacity)
+    st.limit = *st.options.capacity;
+  if (st.options.declared_length && *st.options.declared_length < st.limit)
+    st.limit = *st.options.declared_length;
+  if (cfg.complete_body) {
+    st.append(std::move(*cfg.complete_body));
+    st.on_source_end(caf::error{});
+  } else if (st.options.declared_length && *st.options.declared_length == 0) {
+    st.finalize(caf::error{});
+  }
+  return {
+    [self](const slice_request& req) -> caf::result<slice_result> {
+      auto& st = self->state;
+      bool ready = false;
+      auto res = st.answer(req.offset, req.max_size, ready);
+      if (ready)
+        return res;
+      auto rp = self->make_response_promise<slice_result>();
+      st.pending.add(req.reader, req.offset, req.max_size, rp);
+      return rp;
+    },
+    [self](next_slice& x) { self->state.append(std::move(x.bytes)); },
+    [self](source_end& x) { self->state.on_source_end(std::move(x.error)); },
+    [self](status_atom) -> stream_status { return self->state.status(); },
+    [self](wait_atom) -> caf::result<stream_status> {
+      auto& st = self->state;
+      if (st.final)
+        return st.status();
+      auto rp = self->make_response_promise<stream_status>();
+      st.waiters.push_back(rp);
+      return rp;
+    },
+    [self](cancel_atom, std::uint64_t reader) {
+      self->state.fail_reader(reader, make_error(errc::closed));
+    },
+    [self](abort_atom) { self->state.abort(); },
+    [self](close_atom) {
+      auto& st = self->state;
+      st.stop_source();
+      st.finalize(make_error(errc::closed, "stream closed before its end"));
+    },
+    [self](shutdown_atom) {
+      self->state.shutdown();
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+transfer_actor spawn_transfer(caf::actor_system& sys, transfer_config cfg) {
+  return sys.spawn(transfer_fun, std::move(cfg));
+}
+
+} // namespace asyncstream

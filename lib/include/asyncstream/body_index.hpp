@@ -1,0 +1,51 @@
+// body_index: the published bytes of a stream, as a list of slices keyed by
+// stream offset.
+//
+// Contract: owned by one actor (the transfer actor), not thread-safe. It only
+// grows at the end (`append`), never copies bytes, and answers "which slices
+// cover [offset, offset + n)" in O(log C + k) for C chunks and k slices
+// returned. Adjacent appends into the same chunk merge into one extent, so a
+// chunk filled by many small reads still costs one index entry.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "asyncstream/slice.hpp"
+
+namespace asyncstream {
+
+/// Offset-ordered index of the published bytes of one stream.
+class body_index {
+public:
+  /// Appends `s` at the current end of the body.
+  void append(slice s);
+
+  /// Returns the number of bytes published so far.
+  std::uint64_t size() const noexcept {
+    return size_;
+  }
+
+  /// Returns the number of index entries (for tests).
+  std::size_t extents() const noexcept {
+    return extents_.size();
+  }
+
+  /// Appends to `out` the slices covering `[offset, offset + max_size)`
+  /// clipped to the published bytes, and returns how many bytes they hold.
+  std::size_t collect(std::uint64_t offset, std::size_t max_size,
+                      std::vector<slice>& out) const;
+
+private:
+  struct extent {
+    std::uint64_t start; // stream offset of the first byte
+    slice bytes;
+  };
+
+  std::deque<extent> extents_;
+  std::uint64_t size_ = 0;
+};
+
+} // namespace asyncstream

@@ -1,0 +1,46 @@
+#include "asyncstream/body_index.hpp"
+
+#include <algorithm>
+
+namespace asyncstream {
+
+void body_index::append(slice s) {
+  if (s.empty())
+    return;
+  auto n = s.size();
+  if (!extents_.empty()) {
+    auto& last = extents_.back().bytes;
+    if (last.owner() == s.owner()
+        && last.offset_in_chunk() + last.size() == s.offset_in_chunk()) {
+      last = slice{last.owner(), last.offset_in_chunk(), last.size() + n};
+      size_ += n;
+      return;
+    }
+  }
+  extents_.push_back(extent{size_, std::move(s)});
+  size_ += n;
+}
+
+std::size_t body_index::collect(std::uint64_t offset, std::size_t max_size,
+                                std::vector<slice>& out) const {
+  if (offset >= size_ || max_size == 0)
+    return 0;
+  // First extent whose start is greater than offset, then step back one.
+  auto i = std::upper_bound(extents_.begin(), extents_.end(), offset,
+                            [](std::uint64_t off, const extent& e) {
+                              return off < e.start;
+                            });
+  --i;
+  std::size_t total = 0;
+  auto pos = offset;
+  for (; i != extents_.end() && total < max_size; ++i) {
+    auto skip = static_cast<std::size_t>(pos - i->start);
+    auto take = std::min(i->bytes.size() - skip, max_size - total);
+    out.push_back(i->bytes.subslice(skip, take));
+    total += take;
+    pos += take;
+  }
+  return total;
+}
+
+} // namespace asyncstream
