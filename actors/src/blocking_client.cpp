@@ -5,6 +5,7 @@
 
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/mailbox_element.hpp>
 
 namespace asyncstream::detail {
@@ -54,8 +55,11 @@ blocking_client::blocking_client(caf::actor_system& sys)
 }
 
 blocking_client::~blocking_client() {
+  // What actor_companion::disconnect does (that symbol is not exported by
+  // Debian's libcaf_core 0.17.6): drop the hook, then terminate.
   auto* ptr = caf::actor_cast<caf::actor_companion*>(companion_);
-  ptr->disconnect();
+  ptr->on_enqueue(nullptr);
+  ptr->cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
 }
 
 caf::message_id blocking_client::send(const caf::strong_actor_ptr& dest,
