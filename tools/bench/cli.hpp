@@ -1,0 +1,53 @@
+// Command line of asyncstream-bench.
+//
+// A small hand-written parser: the tool has a dozen flat options, and a
+// parser library would add a build dependency (Boost.Program_options is not
+// part of the project's build environment) or pull CAF's INI-style config
+// (which wants `--caf#...` spellings and its own help format) into the
+// parent process, which must stay free of CAF until it forks its rows.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace asyncstream::bench {
+
+/// The reader kinds of the fan-out benchmark.
+enum class kind { blocking, actor, zerocopy, reference };
+
+const char* to_string(kind k) noexcept;
+
+struct options {
+  std::vector<std::size_t> readers{1, 10, 100};
+  std::uint64_t bytes = std::uint64_t{256} << 20;
+  int runs = 1;
+  bool json = false;
+  std::vector<kind> kinds{kind::blocking, kind::actor, kind::zerocopy,
+                          kind::reference};
+  bool skip_fanout = false;
+  bool skip_wakeup = false;
+  std::size_t wakeup_iterations = 10000;
+  /// Pause between two wake-up iterations (0: ping-pong at once).
+  std::uint64_t wakeup_gap_us = 0;
+  /// CAF scheduler workers ("scheduler.max-threads").
+  std::size_t scheduler_threads = 2;
+  /// CAF scheduler policy: "stealing" or "sharing".
+  std::string scheduler_policy = "stealing";
+  /// Run every row in a forked child (per-row peak RSS).
+  bool fork_rows = true;
+  /// A row that takes longer than this is killed and reported as failed.
+  unsigned row_timeout_s = 600;
+};
+
+/// What `parse` decided.
+enum class parse_status { run, help, error };
+
+/// Parses `argv`; on error writes a message to `err`.
+parse_status parse(int argc, char** argv, options& opts, std::ostream& err);
+
+/// Writes the usage text.
+void print_help(std::ostream& out);
+
+} // namespace asyncstream::bench

@@ -1,0 +1,98 @@
+// Shared pieces of asyncstream-bench: the workload (touch + checksum), clocks,
+// /proc/self/status readers, and the plain result records that a forked row
+// sends back to the parent through a pipe.
+//
+// Contract: no CAF here; every function is usable in the parent before any
+// thread or actor system exists (the parent forks one child per row).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace asyncstream::bench {
+
+/// Size of one read (and of one reference chunk).
+constexpr std::size_t read_size = 64 * 1024;
+
+/// One byte is touched per this many stream bytes.
+constexpr std::uint64_t touch_stride = 4096;
+
+using clock = std::chrono::steady_clock;
+
+/// The bytes every row streams, filled once in the parent before forking.
+struct source_data {
+  std::vector<std::byte> bytes;
+  /// Checksum of `bytes` as a reader computes it.
+  std::uint64_t checksum = 0;
+};
+
+/// Fills `n` pseudo-random bytes (xorshift64*, fixed seed) and their checksum.
+source_data make_source_data(std::size_t n);
+
+/// What one reader accumulates while it reads the stream in order.
+struct reader_tally {
+  /// Stream offset of the next byte.
+  std::uint64_t pos = 0;
+  /// Position-weighted sum of the touched bytes.
+  std::uint64_t sum = 0;
+
+  /// Touches the bytes of `[pos, pos + n)` that sit at a multiple of
+  /// `touch_stride` (one per 4 KiB, wherever the read boundaries fall) and
+  /// moves on. `p` points at the byte at `pos`.
+  void touch(const std::byte* p, std::size_t n) noexcept {
+    auto first = (pos + touch_stride - 1) & ~(touch_stride - 1);
+    auto stop = pos + n;
+    for (auto k = first; k < stop; k += touch_stride)
+      sum += (static_cast<std::uint64_t>(p[k - pos]) + 1)
+             * (k / touch_stride + 1);
+    pos = stop;
+  }
+};
+
+/// Reads a "Name:   1234 kB" line of /proc/self/status, in MiB (-1 if absent).
+double proc_status_mib(const char* name);
+
+/// Median of `xs` (mean of the two middle values for an even count).
+double median(std::vector<double> xs);
+
+/// Parses "256M", "64K", "1G", "100" (binary units; "MiB"/"MB" also
+/// accepted). Returns false on garbage or overflow.
+bool parse_size(const std::string& text, std::uint64_t& out);
+
+/// Formats a byte count as "256 MiB" (or plain bytes when not a multiple).
+std::string format_size(std::uint64_t n);
+
+// -- records a forked row sends back to the parent (plain bytes) -------------
+
+struct fanout_record {
+  /// Seconds from stream creation to the last reader done.
+  double seconds = 0;
+  /// VmHWM at the end of the row, MiB (the whole process, source included).
+  double peak_rss_mib = 0;
+  /// VmRSS when the row started (before the actor system), MiB.
+  double baseline_rss_mib = 0;
+  /// Bytes the chunk pool mapped for the stream body, MiB (kernel rows).
+  double pool_mapped_mib = 0;
+  /// 1 if every reader saw exactly the source's bytes and checksum.
+  int ok = 0;
+  /// What went wrong, if anything.
+  char error[512] = {};
+};
+
+struct wakeup_record {
+  int ok = 0;
+  double p50_us = 0;
+  double p90_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+  double mean_us = 0;
+  char error[512] = {};
+};
+
+/// Copies `msg` into a fixed-size error field.
+void set_error(char (&field)[512], const std::string& msg);
+
+} // namespace asyncstream::bench

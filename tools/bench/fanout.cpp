@@ -1,0 +1,345 @@
+#include "fanout.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "asyncstream/async_reader.hpp"
+#include "asyncstream/blocking_reader.hpp"
+#include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/source.hpp"
+#include "asyncstream/stream.hpp"
+
+#include "system.hpp"
+
+namespace asyncstream::bench {
+
+namespace {
+
+/// What one reader ends with.
+struct reader_out {
+  reader_tally tally;
+  std::string error;
+};
+
+/// Counts readers down; the main thread waits for zero.
+class countdown {
+public:
+  explicit countdown(std::size_t n) : left_(n) {
+    // nop
+  }
+
+  void arrive() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (--left_ == 0)
+      cv_.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return left_ == 0; });
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::size_t left_;
+};
+
+/// The pull function of the in-memory source: at most 64 KiB per call, the
+/// last bytes come together with end-of-file.
+read_function make_read_function(const source_data& src) {
+  const auto* data = src.bytes.data();
+  auto size = src.bytes.size();
+  return [data, size, off = std::size_t{0}](std::byte* buf,
+                                            std::size_t max) mutable {
+    auto n = std::min({max, read_size, size - off});
+    std::memcpy(buf, data + off, n);
+    off += n;
+    return read_outcome{n, off == size, {}};
+  };
+}
+
+stream_options make_stream_options() {
+  stream_options opts;
+  opts.block_size = read_size;
+  return opts;
+}
+
+// -- blocking and zerocopy: blocking_reader on std::threads -----------------
+
+void blocking_loop(const stream& s, reader_out& out) {
+  auto r = s.open_reader();
+  if (!r) {
+    out.error = "open_reader: " + render(r.error());
+    return;
+  }
+  std::unique_ptr<std::byte[]> buf{new std::byte[read_size]};
+  for (;;) {
+    auto n = r->read(buf.get(), read_size);
+    if (!n) {
+      out.error = "read: " + render(n.error());
+      return;
+    }
+    if (*n == 0)
+      return;
+    out.tally.touch(buf.get(), *n);
+  }
+}
+
+void zerocopy_loop(const stream& s, reader_out& out) {
+  auto r = s.open_reader();
+  if (!r) {
+    out.error = "open_reader: " + render(r.error());
+    return;
+  }
+  for (;;) {
+    auto xs = r->read_slices(read_size);
+    if (!xs) {
+      out.error = "read_slices: " + render(xs.error());
+      return;
+    }
+    if (xs->empty())
+      return;
+    for (auto& x : *xs)
+      out.tally.touch(x.data(), x.size());
+  }
+}
+
+// -- actor: event-based actors chaining async_reader::read -----------------
+
+/// One actor's reader. Owned by the actor's state only (handlers hold a raw
+/// pointer), so it is destroyed when the actor is cleaned up, after the
+/// handler that finished it has returned.
+struct actor_reader {
+  caf::event_based_actor* self = nullptr;
+  async_reader reader;
+  std::unique_ptr<std::byte[]> buf{new std::byte[read_size]};
+  reader_out* out = nullptr;
+  countdown* done = nullptr;
+
+  void next() {
+    reader.read(buf.get(), read_size,
+                [this](caf::expected<std::size_t> n) { on_read(n); });
+  }
+
+  void on_read(caf::expected<std::size_t>& n) {
+    if (!n) {
+      finish("read: " + render(n.error()));
+      return;
+    }
+    if (*n == 0) {
+      finish({});
+      return;
+    }
+    out->tally.touch(buf.get(), *n);
+    next();
+  }
+
+  void finish(std::string err) {
+    out->error = std::move(err);
+    reader.close();
+    self->quit();
+    done->arrive();
+  }
+};
+
+struct actor_holder {
+  std::unique_ptr<actor_reader> r;
+  static inline const char* name = "asyncstream.bench.reader";
+};
+
+caf::behavior fanout_actor(caf::stateful_actor<actor_holder>* self, stream s,
+                           reader_out* out, countdown* done) {
+  self->state.r = std::make_unique<actor_reader>();
+  auto* r = self->state.r.get();
+  r->self = self;
+  r->out = out;
+  r->done = done;
+  async_reader::open(self, s, [r](caf::expected<async_reader> x) {
+    if (!x) {
+      r->out->error = "open: " + render(x.error());
+      r->self->quit();
+      r->done->arrive();
+      return;
+    }
+    r->reader = std::move(*x);
+    r->next();
+  });
+  // Nothing is sent to it; the behavior only keeps it alive until quit().
+  return {[](int) {}};
+}
+
+// -- reference: one mutex + condition variable chunk list ------------------
+
+struct reference_store {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<std::byte[]>> chunks;
+  std::vector<std::size_t> sizes;
+  std::size_t count = 0;
+  bool done = false;
+};
+
+void reference_writer(reference_store& st, const source_data& src) {
+  const auto* data = src.bytes.data();
+  auto size = src.bytes.size();
+  for (std::size_t off = 0; off < size; off += read_size) {
+    auto n = std::min(read_size, size - off);
+    std::unique_ptr<std::byte[]> chunk{new std::byte[n]};
+    std::memcpy(chunk.get(), data + off, n);
+    {
+      std::lock_guard<std::mutex> guard{st.mtx};
+      st.chunks.push_back(std::move(chunk));
+      st.sizes.push_back(n);
+      ++st.count;
+    }
+    st.cv.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    st.done = true;
+  }
+  st.cv.notify_all();
+}
+
+void reference_reader(reference_store& st, reader_out& out) {
+  std::unique_ptr<std::byte[]> buf{new std::byte[read_size]};
+  for (std::size_t i = 0;; ++i) {
+    const std::byte* ptr = nullptr;
+    std::size_t n = 0;
+    {
+      std::unique_lock<std::mutex> guard{st.mtx};
+      st.cv.wait(guard, [&] { return st.count > i || st.done; });
+      if (st.count <= i)
+        return;
+      ptr = st.chunks[i].get();
+      n = st.sizes[i];
+    }
+    std::memcpy(buf.get(), ptr, n);
+    out.tally.touch(buf.get(), n);
+  }
+}
+
+// -- checks -------------------------------------------------------------------
+
+std::string check(const std::vector<reader_out>& outs, const source_data& src) {
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    auto& o = outs[i];
+    if (!o.error.empty())
+      return "reader " + std::to_string(i) + ": " + o.error;
+    if (o.tally.pos != src.bytes.size())
+      return "reader " + std::to_string(i) + " read "
+             + std::to_string(o.tally.pos) + " bytes, expected "
+             + std::to_string(src.bytes.size());
+    if (o.tally.sum != src.checksum)
+      return "reader " + std::to_string(i) + ": checksum "
+             + std::to_string(o.tally.sum) + ", expected "
+             + std::to_string(src.checksum);
+  }
+  return {};
+}
+
+void finish_record(fanout_record& rec, clock::time_point t0,
+                   clock::time_point t1) {
+  rec.seconds = std::chrono::duration<double>(t1 - t0).count();
+  rec.peak_rss_mib = proc_status_mib("VmHWM");
+}
+
+fanout_record run_kernel_row(const fanout_config& cfg) {
+  fanout_record rec;
+  rec.baseline_rss_mib = proc_status_mib("VmRSS");
+  const auto& src = *cfg.source;
+  std::vector<reader_out> outs(cfg.readers);
+  countdown done{cfg.readers}; // outlives the actors that arrive at it
+  caf::actor_system_config sys_cfg;
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
+  caf::actor_system sys{sys_cfg};
+  auto opts = make_stream_options();
+  {
+    auto t0 = clock::now();
+    auto s = stream::make(sys, source::from_function(make_read_function(src)),
+                          opts);
+    if (!s) {
+      set_error(rec.error, "stream::make: " + render(s.error()));
+      return rec;
+    }
+    if (cfg.what == kind::actor) {
+      for (std::size_t i = 0; i < cfg.readers; ++i)
+        sys.spawn(fanout_actor, *s, &outs[i], &done);
+      done.wait();
+    } else {
+      std::vector<std::thread> threads;
+      threads.reserve(cfg.readers);
+      for (std::size_t i = 0; i < cfg.readers; ++i) {
+        if (cfg.what == kind::zerocopy)
+          threads.emplace_back([&s, &outs, i] { zerocopy_loop(*s, outs[i]); });
+        else
+          threads.emplace_back([&s, &outs, i] { blocking_loop(*s, outs[i]); });
+      }
+      for (auto& t : threads)
+        t.join();
+    }
+    auto t1 = clock::now();
+    finish_record(rec, t0, t1);
+    rec.pool_mapped_mib
+      = static_cast<double>(
+          chunk_pool::shared(opts.chunk_size)->stats().mapped_bytes)
+        / (1024.0 * 1024.0);
+  }
+  // The stream handle is gone; the actors' readers release it as they exit.
+  auto err = check(outs, src);
+  if (!err.empty())
+    set_error(rec.error, err);
+  else
+    rec.ok = 1;
+  return rec;
+}
+
+fanout_record run_reference_row(const fanout_config& cfg) {
+  fanout_record rec;
+  rec.baseline_rss_mib = proc_status_mib("VmRSS");
+  const auto& src = *cfg.source;
+  std::vector<reader_out> outs(cfg.readers);
+  {
+    reference_store st;
+    st.chunks.reserve(src.bytes.size() / read_size + 1);
+    st.sizes.reserve(src.bytes.size() / read_size + 1);
+    auto t0 = clock::now();
+    std::thread writer{[&] { reference_writer(st, src); }};
+    std::vector<std::thread> threads;
+    threads.reserve(cfg.readers);
+    for (std::size_t i = 0; i < cfg.readers; ++i)
+      threads.emplace_back([&st, &outs, i] { reference_reader(st, outs[i]); });
+    for (auto& t : threads)
+      t.join();
+    writer.join();
+    auto t1 = clock::now();
+    finish_record(rec, t0, t1);
+  }
+  auto err = check(outs, src);
+  if (!err.empty())
+    set_error(rec.error, err);
+  else
+    rec.ok = 1;
+  return rec;
+}
+
+} // namespace
+
+fanout_record run_fanout_row(const fanout_config& cfg) {
+  if (cfg.what == kind::reference)
+    return run_reference_row(cfg);
+  return run_kernel_row(cfg);
+}
+
+} // namespace asyncstream::bench

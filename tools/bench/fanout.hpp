@@ -1,0 +1,28 @@
+// The fan-out rows: N readers read one S-byte stream in full at once.
+//
+// Contract: `run_fanout_row` runs one row in the calling process (the
+// caller forks first when it wants a per-row peak RSS): it creates the CAF
+// actor system (kernel kinds only), times the row from `stream::make` (or the
+// reference writer's start) until the last reader is done, checks every
+// reader's byte count and checksum, and reads VmHWM before tearing down.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "cli.hpp"
+#include "common.hpp"
+
+namespace asyncstream::bench {
+
+struct fanout_config {
+  kind what = kind::blocking;
+  std::size_t readers = 1;
+  const source_data* source = nullptr;
+  std::size_t scheduler_threads = 2;
+  std::string scheduler_policy = "stealing";
+};
+
+fanout_record run_fanout_row(const fanout_config& cfg);
+
+} // namespace asyncstream::bench

@@ -1,0 +1,367 @@
+// asyncstream-bench: fan-out throughput and wake-up latency of the kernel,
+// each beside a plain mutex + condition variable reference in the same run.
+//
+// The parent process only parses the command line, fills the source bytes
+// and forks: every row (one kind, one reader count, one run) runs in its own
+// child, which creates its own CAF actor system, so that VmHWM (the peak
+// resident set) is that row's alone and no row inherits another's threads,
+// chunk pool or heap. See docs/benchmarks.md.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "common.hpp"
+#include "fanout.hpp"
+#include "wakeup.hpp"
+
+using namespace asyncstream::bench;
+
+namespace {
+
+bool write_all(int fd, const void* buf, std::size_t n) {
+  auto* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    auto res = ::write(fd, p, n);
+    if (res < 0 && errno == EINTR)
+      continue;
+    if (res <= 0)
+      return false;
+    p += res;
+    n -= static_cast<std::size_t>(res);
+  }
+  return true;
+}
+
+std::size_t read_all(int fd, void* buf, std::size_t n) {
+  auto* p = static_cast<char*>(buf);
+  std::size_t done = 0;
+  while (done < n) {
+    auto res = ::read(fd, p + done, n - done);
+    if (res < 0 && errno == EINTR)
+      continue;
+    if (res <= 0)
+      break;
+    done += static_cast<std::size_t>(res);
+  }
+  return done;
+}
+
+/// Runs `f` (returning a plain record with `ok` and `error`) in a forked
+/// child, or in this process when `fork_rows` is false.
+template <class Record, class F>
+Record run_row(const options& opts, F f) {
+  auto guarded = [&f]() {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      Record rec;
+      set_error(rec.error, std::string{"exception: "} + e.what());
+      return rec;
+    }
+  };
+  if (!opts.fork_rows)
+    return guarded();
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    Record rec;
+    set_error(rec.error, std::string{"pipe: "} + std::strerror(errno));
+    return rec;
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  auto pid = ::fork();
+  if (pid < 0) {
+    Record rec;
+    set_error(rec.error, std::string{"fork: "} + std::strerror(errno));
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return rec;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::alarm(opts.row_timeout_s);
+    Record rec = guarded();
+    write_all(fds[1], &rec, sizeof(rec));
+    ::close(fds[1]);
+    std::fflush(nullptr);
+    ::_exit(rec.ok ? 0 : 1);
+  }
+  ::close(fds[1]);
+  Record rec;
+  auto got = read_all(fds[0], &rec, sizeof(rec));
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    // retry
+  }
+  if (got != sizeof(rec)) {
+    rec = Record{};
+    std::string why = "row process ended without a result";
+    if (WIFSIGNALED(status)) {
+      auto sig = WTERMSIG(status);
+      why += sig == SIGALRM ? " (timed out after "
+                                + std::to_string(opts.row_timeout_s) + " s)"
+                            : std::string{" (signal "} + std::to_string(sig)
+                                + ": " + strsignal(sig) + ")";
+    } else if (WIFEXITED(status)) {
+      why += " (exit code " + std::to_string(WEXITSTATUS(status)) + ")";
+    }
+    set_error(rec.error, why);
+  }
+  return rec;
+}
+
+std::string fmt(const char* format, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, x);
+  return buf;
+}
+
+/// The medians of one (kind, readers) row over its runs.
+struct row_summary {
+  kind what;
+  std::size_t readers;
+  double seconds = 0;
+  double gbps = 0;
+  double peak_rss_mib = 0;
+  double baseline_rss_mib = 0;
+  double rss_delta_mib = 0;
+  double pool_mapped_mib = 0;
+  double ratio = -1; // < 0: no reference in this run
+};
+
+row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
+                      const std::vector<fanout_record>& runs) {
+  row_summary sum{what, readers};
+  std::vector<double> secs, peak, base, delta, pool;
+  for (auto& r : runs) {
+    secs.push_back(r.seconds);
+    peak.push_back(r.peak_rss_mib);
+    base.push_back(r.baseline_rss_mib);
+    delta.push_back(r.peak_rss_mib - r.baseline_rss_mib);
+    pool.push_back(r.pool_mapped_mib);
+  }
+  sum.seconds = median(secs);
+  sum.gbps = static_cast<double>(readers) * static_cast<double>(bytes)
+             / sum.seconds / 1e9;
+  sum.peak_rss_mib = median(peak);
+  sum.baseline_rss_mib = median(base);
+  sum.rss_delta_mib = median(delta);
+  sum.pool_mapped_mib = median(pool);
+  return sum;
+}
+
+void print_fanout_header(const options& opts) {
+  std::printf("fan-out: %s stream, 64 KiB reads, one byte touched per 4 KiB, "
+              "median of %d run(s); CAF scheduler: %zu %s worker(s)\n",
+              format_size(opts.bytes).c_str(), opts.runs,
+              opts.scheduler_threads, opts.scheduler_policy.c_str());
+  std::printf("%-10s %7s %9s %8s %9s %13s %14s %10s\n", "kind", "readers",
+              "GB/s", "x ref", "seconds", "peak RSS MiB", "RSS delta MiB",
+              "pool MiB");
+  std::fflush(stdout);
+}
+
+void print_fanout_row(const options& opts, const row_summary& r) {
+  if (opts.json) {
+    std::printf("{\"bench\":\"fanout\",\"impl\":\"%s\",\"readers\":%zu,"
+                "\"bytes\":%llu,\"runs\":%d,\"seconds\":%.6f,\"gbps\":%.3f,"
+                "\"peak_rss_mib\":%.1f,\"rss_delta_mib\":%.1f,"
+                "\"baseline_rss_mib\":%.1f,\"pool_mapped_mib\":%.1f,"
+                "\"ratio_to_reference\":%s,\"scheduler_threads\":%zu,"
+                "\"scheduler_policy\":\"%s\",\"forked\":%s,"
+                "\"checksum_ok\":true}\n",
+                to_string(r.what), r.readers,
+                static_cast<unsigned long long>(opts.bytes), opts.runs,
+                r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
+                r.baseline_rss_mib, r.pool_mapped_mib,
+                r.ratio < 0 ? "null" : fmt("%.3f", r.ratio).c_str(),
+                opts.scheduler_threads, opts.scheduler_policy.c_str(),
+                opts.fork_rows ? "true" : "false");
+  } else {
+    std::printf("%-10s %7zu %9.2f %8s %9.3f %13.1f %14.1f %10s\n",
+                to_string(r.what), r.readers, r.gbps,
+                r.ratio < 0 ? "-" : fmt("%.2f", r.ratio).c_str(), r.seconds,
+                r.peak_rss_mib, r.rss_delta_mib,
+                r.what == kind::reference
+                  ? "-"
+                  : fmt("%.0f", r.pool_mapped_mib).c_str());
+  }
+  std::fflush(stdout);
+}
+
+void print_wakeup_header(const options& opts) {
+  std::printf("\nwake-up latency: 1 byte, ping-pong, %zu iterations (+200 "
+              "warm-up), gap %llu us, median of %d run(s)\n",
+              opts.wakeup_iterations,
+              static_cast<unsigned long long>(opts.wakeup_gap_us), opts.runs);
+  std::printf("%-10s %9s %9s %9s %9s %9s  %s\n", "impl", "p50 us", "p90 us",
+              "p99 us", "max us", "mean us", "path");
+  std::fflush(stdout);
+}
+
+void print_wakeup_row(const options& opts, const char* impl,
+                      const char* path, const wakeup_record& r) {
+  if (opts.json) {
+    std::printf("{\"bench\":\"wakeup\",\"impl\":\"%s\",\"iterations\":%zu,"
+                "\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
+                "\"p99_us\":%.2f,\"max_us\":%.2f,\"mean_us\":%.2f,"
+                "\"path\":\"%s\"}\n",
+                impl, opts.wakeup_iterations,
+                static_cast<unsigned long long>(opts.wakeup_gap_us),
+                opts.runs, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us,
+                path);
+  } else {
+    std::printf("%-10s %9.2f %9.2f %9.2f %9.1f %9.2f  %s\n", impl, r.p50_us,
+                r.p90_us, r.p99_us, r.max_us, r.mean_us, path);
+  }
+  std::fflush(stdout);
+}
+
+bool run_fanout(const options& opts) {
+  std::fprintf(stderr, "[bench] filling %s of source bytes\n",
+               format_size(opts.bytes).c_str());
+  auto src = make_source_data(static_cast<std::size_t>(opts.bytes));
+  bool ok = true;
+  if (!opts.json)
+    print_fanout_header(opts);
+  for (auto n : opts.readers) {
+    std::map<kind, std::vector<fanout_record>> runs;
+    for (int run = 1; run <= opts.runs; ++run) {
+      for (auto k : opts.kinds) {
+        fanout_config cfg;
+        cfg.what = k;
+        cfg.readers = n;
+        cfg.source = &src;
+        cfg.scheduler_threads = opts.scheduler_threads;
+        cfg.scheduler_policy = opts.scheduler_policy;
+        auto rec = run_row<fanout_record>(opts,
+                                          [&] { return run_fanout_row(cfg); });
+        if (!rec.ok) {
+          std::fprintf(stderr,
+                       "[bench] FAILED: %s, %zu readers, run %d: %s\n",
+                       to_string(k), n, run, rec.error);
+          ok = false;
+          continue;
+        }
+        std::fprintf(stderr,
+                     "[bench] %-9s readers=%-3zu run %d/%d: %.3f s, "
+                     "%.2f GB/s, peak RSS %.1f MiB\n",
+                     to_string(k), n, run, opts.runs, rec.seconds,
+                     static_cast<double>(n) * static_cast<double>(opts.bytes)
+                       / rec.seconds / 1e9,
+                     rec.peak_rss_mib);
+        runs[k].push_back(rec);
+      }
+    }
+    double ref_gbps = -1;
+    if (auto i = runs.find(kind::reference);
+        i != runs.end() && !i->second.empty())
+      ref_gbps = summarize(kind::reference, n, opts.bytes, i->second).gbps;
+    for (auto k : opts.kinds) {
+      auto i = runs.find(k);
+      if (i == runs.end() || i->second.empty())
+        continue;
+      auto sum = summarize(k, n, opts.bytes, i->second);
+      if (ref_gbps > 0)
+        sum.ratio = sum.gbps / ref_gbps;
+      print_fanout_row(opts, sum);
+    }
+  }
+  return ok;
+}
+
+bool run_wakeups(const options& opts) {
+  bool ok = true;
+  wakeup_config cfg;
+  cfg.iterations = opts.wakeup_iterations;
+  cfg.gap_us = opts.wakeup_gap_us;
+  cfg.scheduler_threads = opts.scheduler_threads;
+  cfg.scheduler_policy = opts.scheduler_policy;
+  struct variant {
+    const char* impl;
+    const char* path;
+    wakeup_record (*fn)(const wakeup_config&);
+  };
+  variant variants[] = {
+    {"kernel", kernel_wakeup_path, run_wakeup_kernel},
+    {"reference", reference_wakeup_path, run_wakeup_reference},
+  };
+  std::vector<std::vector<wakeup_record>> results(2);
+  for (int run = 1; run <= opts.runs; ++run) {
+    for (std::size_t v = 0; v < 2; ++v) {
+      auto rec = run_row<wakeup_record>(opts,
+                                        [&] { return variants[v].fn(cfg); });
+      if (!rec.ok) {
+        std::fprintf(stderr, "[bench] FAILED: wake-up %s, run %d: %s\n",
+                     variants[v].impl, run, rec.error);
+        ok = false;
+        continue;
+      }
+      std::fprintf(stderr,
+                   "[bench] wake-up %-9s run %d/%d: p50 %.2f us, p99 %.2f "
+                   "us\n",
+                   variants[v].impl, run, opts.runs, rec.p50_us, rec.p99_us);
+      results[v].push_back(rec);
+    }
+  }
+  if (!opts.json)
+    print_wakeup_header(opts);
+  for (std::size_t v = 0; v < 2; ++v) {
+    auto& rs = results[v];
+    if (rs.empty())
+      continue;
+    std::vector<double> p50, p90, p99, mx, mean;
+    for (auto& r : rs) {
+      p50.push_back(r.p50_us);
+      p90.push_back(r.p90_us);
+      p99.push_back(r.p99_us);
+      mx.push_back(r.max_us);
+      mean.push_back(r.mean_us);
+    }
+    wakeup_record m;
+    m.ok = 1;
+    m.p50_us = median(p50);
+    m.p90_us = median(p90);
+    m.p99_us = median(p99);
+    m.max_us = median(mx);
+    m.mean_us = median(mean);
+    print_wakeup_row(opts, variants[v].impl, variants[v].path, m);
+  }
+  return ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  switch (parse(argc, argv, opts, std::cerr)) {
+    case parse_status::help:
+      print_help(std::cout);
+      return 0;
+    case parse_status::error:
+      return 2;
+    case parse_status::run:
+      break;
+  }
+  bool ok = true;
+  if (!opts.skip_fanout && !opts.kinds.empty() && !opts.readers.empty())
+    ok = run_fanout(opts) && ok;
+  if (!opts.skip_wakeup)
+    ok = run_wakeups(opts) && ok;
+  if (!ok) {
+    std::fprintf(stderr, "[bench] FAILED: see the lines above\n");
+    return 1;
+  }
+  return 0;
+}

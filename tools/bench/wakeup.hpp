@@ -1,0 +1,45 @@
+// Wake-up latency: a writer makes one byte available, a reader blocked in a
+// read returns. Ping-pong: the reader acknowledges through a pipe before the
+// writer sends the next byte, so every iteration measures one wake-up.
+//
+// - kernel: there is no writer handle yet, so the byte goes through a pipe
+//   read by a `source::from_fd` stream: write(2) on the pipe -> the
+//   source-reader actor's thread (poll + read) -> `next_slice` to the
+//   transfer actor (a CAF scheduler hop) -> the parked `slice_result` ->
+//   the blocking_reader's thread returns from `read()`.
+// - reference: a std::mutex + std::condition_variable byte buffer; the
+//   writer appends one byte and calls notify_one.
+//
+// The latency of one iteration is (time the reader's read returned) - (time
+// just before the writer wrote), both on steady_clock. The acknowledgement
+// is outside the measured interval.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common.hpp"
+
+namespace asyncstream::bench {
+
+/// Describes the kernel's wake-up path (printed with the results).
+constexpr const char* kernel_wakeup_path
+  = "pipe write -> source-reader thread (poll+read) -> transfer actor "
+    "(scheduler) -> blocking_reader::read() returns";
+
+constexpr const char* reference_wakeup_path
+  = "mutex+condvar: append 1 byte, notify_one -> reader returns from wait";
+
+struct wakeup_config {
+  std::size_t iterations = 10000;
+  std::uint64_t gap_us = 0;
+  std::size_t scheduler_threads = 2;
+  std::string scheduler_policy = "stealing";
+};
+
+wakeup_record run_wakeup_kernel(const wakeup_config& cfg);
+
+wakeup_record run_wakeup_reference(const wakeup_config& cfg);
+
+} // namespace asyncstream::bench
