@@ -47,8 +47,8 @@ int main() {
     got.append(buf, *n);
   }
   if (got != expected) {
-    std::fprintf(stderr, "mismatch: read %zu bytes, expected %zu\n",
-                 got.size(), expected.size());
+    std::fprintf(stderr, "mismatch: read %zu bytes, expected %zu\n", got.size(),
+                 expected.size());
     return 1;
   }
   std::puts("OK");
