@@ -44,9 +44,15 @@ run() {
 
 # Prints a command, quoted as the shell would need it.
 show() {
-  local q
-  printf -v q ' %q' "$@"
-  printf '+%s\n' "$q" >&2
+  local a line=+
+  for a in "$@"; do
+    if [[ $a =~ ^[][A-Za-z0-9_./:=,+@%^-]+$ ]]; then
+      line+=" $a"
+    else
+      line+=" $(printf '%q' "$a")"
+    fi
+  done
+  printf '%s\n' "$line" >&2
 }
 
 # Installs the packages of PACKAGES that are not installed yet.
