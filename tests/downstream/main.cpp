@@ -23,8 +23,10 @@ int fail(const char* what, const caf::error& err) {
 
 int main() {
   caf::actor_system_config cfg;
-  asyncstream::configure(cfg); // renders asyncstream errors by name
+  asyncstream::configure(cfg); // registers the renderer of asyncstream errors
   caf::actor_system sys{cfg};
+  // Streams and readers must go before their actor system: declared after
+  // `sys`, they are destroyed first.
   std::string expected;
   for (int i = 0; i < 100000; ++i)
     expected += "line " + std::to_string(i) + '\n';
