@@ -178,7 +178,11 @@ void async_reader::read_exact(void* buf, std::size_t n, size_handler f) {
       return true;
     }
     if (auto err = st->take_failure()) {
-      f(std::move(err));
+      // Bytes before an error come first; the error shows at the next read.
+      if (done > 0)
+        f(done);
+      else
+        f(std::move(err));
       return true;
     }
     done += st->cursor.copy_to(out + done, n - done);

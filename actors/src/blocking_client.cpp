@@ -31,6 +31,7 @@ struct blocking_client::shared_state {
   std::deque<std::pair<caf::message_id, caf::message>> inbox;
   std::atomic<std::uint64_t> arrivals{0};
   bool sleeping = false;
+  caf::error interrupted;
 
   void push(caf::mailbox_element_ptr ptr) {
     {
@@ -62,6 +63,16 @@ blocking_client::~blocking_client() {
   ptr->cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
 }
 
+void blocking_client::interrupt(caf::error err) {
+  auto& st = *state_;
+  {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    st.interrupted = std::move(err);
+    st.arrivals.fetch_add(1, std::memory_order_release);
+  }
+  st.cv.notify_all();
+}
+
 caf::message_id blocking_client::send(const caf::strong_actor_ptr& dest,
                                       caf::message msg) {
   auto* self = caf::actor_cast<caf::actor_companion*>(companion_);
@@ -83,6 +94,8 @@ blocking_client::await(caf::message_id id,
   for (;;) {
     {
       std::unique_lock<std::mutex> guard{st.mtx};
+      if (st.interrupted)
+        return st.interrupted;
       while (!st.inbox.empty()) {
         auto [mid, msg] = std::move(st.inbox.front());
         st.inbox.pop_front();
@@ -101,17 +114,17 @@ blocking_client::await(caf::message_id id,
       cpu_relax();
     }
     std::unique_lock<std::mutex> guard{st.mtx};
-    if (!st.inbox.empty())
+    if (!st.inbox.empty() || st.interrupted)
       continue;
     st.sleeping = true;
+    auto ready = [&] { return !st.inbox.empty() || bool{st.interrupted}; };
     if (deadline) {
-      if (!st.cv.wait_until(guard, *deadline,
-                            [&] { return !st.inbox.empty(); })) {
+      if (!st.cv.wait_until(guard, *deadline, ready)) {
         st.sleeping = false;
         return make_error(errc::timeout);
       }
     } else {
-      st.cv.wait(guard, [&] { return !st.inbox.empty(); });
+      st.cv.wait(guard, ready);
     }
     st.sleeping = false;
   }

@@ -72,6 +72,9 @@ struct blocking_reader::impl {
   void close() noexcept {
     if (closed.exchange(true))
       return;
+    // Wake our own wait first: a request racing with this close may reach
+    // the transfer actor after the cancel and would never be answered.
+    client.interrupt(make_error(errc::closed, "reader closed"));
     caf::anon_send(core->transfer, cancel_atom::value, id);
     caf::anon_send(core->monitor, close_atom::value, id);
   }
@@ -141,8 +144,13 @@ caf::expected<std::size_t> blocking_reader::read_exact(void* buf,
   std::size_t done = 0;
   while (done < n) {
     auto k = read(out + done, n - done);
-    if (!k)
+    if (!k) {
+      // The bytes before an error come first; the error shows at the next
+      // read, at its byte.
+      if (done > 0 && !impl_->gate())
+        return done;
       return k;
+    }
     if (*k == 0)
       break;
     done += *k;

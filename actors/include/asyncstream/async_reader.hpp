@@ -9,8 +9,8 @@
 //   the answer arrives. Handlers may issue further operations: they are
 //   queued and run without recursion, so long read loops use no stack.
 // - Same semantics as `blocking_reader` (short reads, 0 at end, errors at
-//   their byte, `canceled` after abort); `close()` completes a waiting
-//   operation of this reader with `closed`.
+//   their byte, `canceled` after abort). `close()` takes effect at once: the
+//   waiting operation and every queued one complete with `closed`.
 // - The buffer passed to `read` must stay valid until its handler runs.
 #pragma once
 

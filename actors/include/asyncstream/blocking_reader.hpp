@@ -40,7 +40,8 @@ public:
   /// Returns 0 at the end of the stream.
   caf::expected<std::size_t> read(void* buf, std::size_t n);
 
-  /// Reads exactly `n` bytes unless the stream ends first.
+  /// Reads exactly `n` bytes unless the stream ends or fails first; bytes
+  /// before an error are returned first and the error by the next read.
   caf::expected<std::size_t> read_exact(void* buf, std::size_t n);
 
   /// Reads up to `n` bytes at `offset` (waiting for all of them, the end or

@@ -84,6 +84,11 @@ public:
     return core_;
   }
 
+  /// @private Wraps actors spawned elsewhere (the test harness).
+  static stream adopt(std::shared_ptr<detail::stream_core> core) {
+    return stream{std::move(core)};
+  }
+
 private:
   explicit stream(std::shared_ptr<detail::stream_core> core)
     : core_(std::move(core)) {

@@ -5,7 +5,8 @@
 // - Owns an `actor_companion` whose enqueue hook hands each arriving message
 //   straight to the waiting thread (no scheduler hop, no mailbox polling).
 // - One thread at a time may `send` and `await` on one client; stale answers
-//   (of requests whose wait timed out) are dropped by request id.
+//   (of requests whose wait timed out) are dropped by request id. Any thread
+//   may `interrupt` it.
 // - The waiting thread spins briefly before it sleeps on a condition
 //   variable, which keeps wake-up latency low when the answer is near.
 #pragma once
@@ -48,6 +49,11 @@ public:
   /// `errc::timeout`.
   caf::expected<caf::message> await(caf::message_id id,
                                     std::optional<clock::time_point> deadline);
+
+  /// Wakes the current and every later `await` with `err` (any thread).
+  /// Used by `close()`: a request that raced with the close may never be
+  /// answered, so the waiter must not depend on that answer.
+  void interrupt(caf::error err);
 
   /// Sends a request and waits for an answer of type `T`.
   template <class T, class Handle, class... Ts>

@@ -52,7 +52,9 @@ public:
 
   /// Takes the bytes of an answer to a request made at the position.
   void absorb(slice_result& res) {
-    if (res.end)
+    // An end right after returned bytes gives the final length; an end
+    // answered past the last byte only says "nothing here".
+    if (res.end && res.size > 0)
       end_at_ = res.offset + res.size;
     if (res.offset != pos_ + held_size_ || res.size == 0)
       return;

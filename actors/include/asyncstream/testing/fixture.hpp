@@ -1,0 +1,202 @@
+// asyncstream::testing: a deterministic fixture for testing actors that
+// consume streams, without threads and without sleeping.
+//
+// Contract:
+// - `fixture` owns an actor system on CAF's test coordinator: nothing runs
+//   until the test calls `run()` (all pending messages) or `run_once()` (one).
+// - The stream has no source-reader thread: the test is the source. `emit`
+//   publishes bytes exactly as the source reader would (copied into the tail
+//   of a pooled chunk, one `next_slice` per call); `end` and `fail` finish it.
+// - A `probe` is a scripted client actor that sends `slice_request`s and
+//   records every `slice_result` in arrival order. Its getters read what was
+//   recorded so far; call `run()` first.
+// - `stream()` returns a stream handle of the fixture's actors, for
+//   `async_reader::open` inside the test's own actors. The blocking calls of
+//   `stream` must not be used here (they would wait for a scheduler that
+//   only runs when the test says so).
+// - Not thread-safe: one test thread drives everything. Destroying the
+//   fixture shuts down every actor it made.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+#include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/options.hpp"
+#include "asyncstream/protocol.hpp"
+#include "asyncstream/stream.hpp"
+
+namespace asyncstream::testing {
+
+/// What a probe has received.
+struct probe_log {
+  /// Every answer in arrival order.
+  std::vector<slice_result> answers;
+  /// Requests sent and not yet answered.
+  std::size_t outstanding = 0;
+  /// Global arrival sequence numbers of the answers (see `fixture::clock`).
+  std::vector<std::uint64_t> arrival;
+};
+
+/// A scripted reader: sends requests, records answers.
+class probe {
+public:
+  /// Asks for `max_size` bytes at `offset` (delivered at the next `run`).
+  void request(std::uint64_t offset, std::uint64_t max_size);
+
+  /// Reads the whole stream from `offset` with requests of `max_size`,
+  /// each sent when the previous one was answered, until end or error.
+  void read_all(std::uint64_t offset, std::uint64_t max_size);
+
+  /// Closes this reader at the transfer actor (its parked requests fail
+  /// with `closed`).
+  void cancel();
+
+  /// Returns the reader id used in this probe's requests.
+  std::uint64_t id() const noexcept {
+    return id_;
+  }
+
+  /// Returns every answer so far.
+  const std::vector<slice_result>& answers() const {
+    return log_->answers;
+  }
+
+  /// Returns how many requests wait for an answer.
+  std::size_t outstanding() const {
+    return log_->outstanding;
+  }
+
+  /// Returns the bytes of all answers, concatenated in arrival order.
+  std::string received() const;
+
+  /// Returns whether an answer said the stream ended.
+  bool ended() const;
+
+  /// Returns the first error an answer carried (or none).
+  caf::error error() const;
+
+  /// Returns the global arrival number of answer `i`.
+  std::uint64_t arrival(std::size_t i) const {
+    return log_->arrival.at(i);
+  }
+
+  /// @private
+  probe(caf::actor handle, transfer_actor transfer, std::uint64_t id,
+        std::shared_ptr<probe_log> log)
+    : handle_(std::move(handle)),
+      transfer_(std::move(transfer)),
+      id_(id),
+      log_(std::move(log)) {
+    // nop
+  }
+
+  /// @private
+  const caf::actor& handle() const noexcept {
+    return handle_;
+  }
+
+private:
+  caf::actor handle_;
+  transfer_actor transfer_;
+  std::uint64_t id_;
+  std::shared_ptr<probe_log> log_;
+};
+
+/// A deterministic actor system with one stream fed by the test.
+class fixture {
+public:
+  /// Creates the system and the stream's actors (no source thread).
+  explicit fixture(stream_options opts = {});
+
+  ~fixture();
+
+  fixture(const fixture&) = delete;
+  fixture& operator=(const fixture&) = delete;
+
+  // -- the scripted source ----------------------------------------------------
+
+  /// Publishes `bytes` at the end of the stream (one `next_slice`).
+  void emit(std::string_view bytes);
+
+  /// Ends the stream cleanly after the bytes emitted so far.
+  void end();
+
+  /// Fails the stream after the bytes emitted so far.
+  void fail(caf::error err);
+
+  /// Returns how many bytes `emit` has published.
+  std::uint64_t emitted() const noexcept {
+    return emitted_;
+  }
+
+  // -- stepping ---------------------------------------------------------------
+
+  /// Runs until no actor has a message left; returns how many ran.
+  std::size_t run();
+
+  /// Runs one message; returns false if there was none.
+  bool run_once();
+
+  // -- readers ----------------------------------------------------------------
+
+  /// Spawns a probe with a fresh reader id.
+  probe& add_probe();
+
+  // -- access -----------------------------------------------------------------
+
+  /// Returns the actor system.
+  caf::actor_system& sys() noexcept {
+    return *sys_;
+  }
+
+  /// Returns the deterministic scheduler.
+  caf::scheduler::test_coordinator& sched() noexcept {
+    return *sched_;
+  }
+
+  /// Returns a stream handle of the fixture's actors (for async readers).
+  const asyncstream::stream& stream() const noexcept {
+    return stream_;
+  }
+
+  /// Returns the transfer actor.
+  transfer_actor transfer() const {
+    return stream_.transfer();
+  }
+
+  /// Returns the readers-monitor actor.
+  monitor_actor monitor() const {
+    return stream_.monitor();
+  }
+
+  /// Returns the sequence counter probes stamp their answers with.
+  std::shared_ptr<std::uint64_t> clock() const noexcept {
+    return clock_;
+  }
+
+  /// Asks the transfer actor for its status and runs until answered.
+  stream_status status();
+
+private:
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  asyncstream::stream stream_;
+  std::shared_ptr<chunk_pool> pool_;
+  mutable_chunk_ptr current_;
+  std::size_t filled_ = 0;
+  std::uint64_t emitted_ = 0;
+  std::vector<std::unique_ptr<probe>> probes_;
+  std::shared_ptr<std::uint64_t> clock_ = std::make_shared<std::uint64_t>(0);
+};
+
+} // namespace asyncstream::testing

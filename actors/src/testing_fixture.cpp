@@ -1,0 +1,187 @@
+#include "asyncstream/testing/fixture.hpp"
+
+#include <cstring>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+
+#include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/readers_monitor_actor.hpp"
+#include "asyncstream/transfer_actor.hpp"
+
+namespace asyncstream::testing {
+
+namespace {
+
+using read_atom = caf::atom_constant<caf::atom("as_pread")>;
+using read_all_atom = caf::atom_constant<caf::atom("as_preadal")>;
+
+struct probe_state {
+  std::shared_ptr<probe_log> log;
+  std::shared_ptr<std::uint64_t> clock;
+  transfer_actor transfer;
+  std::uint64_t id = 0;
+};
+
+caf::behavior probe_fun(caf::stateful_actor<probe_state>* self,
+                        std::shared_ptr<probe_log> log,
+                        std::shared_ptr<std::uint64_t> clock,
+                        transfer_actor transfer, std::uint64_t id) {
+  self->state.log = std::move(log);
+  self->state.clock = std::move(clock);
+  self->state.transfer = std::move(transfer);
+  self->state.id = id;
+  // Sends one request; `follow` keeps reading after each answer.
+  auto ask = std::make_shared<std::function<void(std::uint64_t, std::uint64_t,
+                                                 bool)>>();
+  *ask = [self, ask](std::uint64_t offset, std::uint64_t max, bool follow) {
+    auto& st = self->state;
+    ++st.log->outstanding;
+    self
+      ->request(st.transfer, caf::infinite,
+                slice_request{st.id, offset, max})
+      .then([self, ask, max, follow](slice_result& res) {
+        auto& st = self->state;
+        --st.log->outstanding;
+        st.log->arrival.push_back(++*st.clock);
+        auto next = res.offset + res.size;
+        bool more = follow && !res.end && !res.error;
+        st.log->answers.push_back(std::move(res));
+        if (more)
+          (*ask)(next, max, true);
+      });
+  };
+  return {
+    [ask](read_atom, std::uint64_t offset, std::uint64_t max) {
+      (*ask)(offset, max, false);
+    },
+    [ask](read_all_atom, std::uint64_t offset, std::uint64_t max) {
+      (*ask)(offset, max, true);
+    },
+  };
+}
+
+} // namespace
+
+void probe::request(std::uint64_t offset, std::uint64_t max_size) {
+  caf::anon_send(handle_, read_atom::value, offset, max_size);
+}
+
+void probe::read_all(std::uint64_t offset, std::uint64_t max_size) {
+  caf::anon_send(handle_, read_all_atom::value, offset, max_size);
+}
+
+void probe::cancel() {
+  caf::anon_send(transfer_, cancel_atom::value, id_);
+}
+
+std::string probe::received() const {
+  std::string out;
+  for (auto& res : log_->answers)
+    for (auto& s : res.slices)
+      out += s.as_string_view();
+  return out;
+}
+
+bool probe::ended() const {
+  for (auto& res : log_->answers)
+    if (res.end)
+      return true;
+  return false;
+}
+
+caf::error probe::error() const {
+  for (auto& res : log_->answers)
+    if (res.error)
+      return res.error;
+  return {};
+}
+
+fixture::fixture(stream_options opts) {
+  configure(cfg_);
+  cfg_.set("scheduler.policy", caf::atom("testing"));
+  cfg_.set("logger.file-verbosity", caf::atom("quiet"));
+  sys_ = std::make_unique<caf::actor_system>(cfg_);
+  sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  pool_ = opts.pool ? opts.pool : chunk_pool::make(opts.chunk_size);
+  auto core = std::make_shared<detail::stream_core>();
+  core->sys = sys_.get();
+  core->options = opts;
+  core->control = std::make_shared<detail::source_control>();
+  transfer_config tcfg;
+  tcfg.options = opts;
+  tcfg.control = core->control;
+  core->transfer = spawn_transfer(*sys_, std::move(tcfg));
+  core->monitor = spawn_readers_monitor(*sys_, opts.max_readers);
+  stream_ = asyncstream::stream::adopt(std::move(core));
+  run();
+}
+
+fixture::~fixture() {
+  for (auto& p : probes_)
+    caf::anon_send_exit(p->handle(), caf::exit_reason::user_shutdown);
+  probes_.clear();
+  // Shut the actors down even if a test leaked a reader (which would keep
+  // the stream core, and with it the actors, alive forever).
+  caf::anon_send(transfer(), shutdown_atom::value);
+  caf::anon_send(monitor(), shutdown_atom::value);
+  stream_ = asyncstream::stream{};
+  run();
+}
+
+void fixture::emit(std::string_view bytes) {
+  while (!bytes.empty()) {
+    if (!current_ || filled_ == current_->capacity()) {
+      current_ = pool_->acquire();
+      filled_ = 0;
+    }
+    auto n = std::min(bytes.size(), current_->capacity() - filled_);
+    std::memcpy(current_->mutable_data() + filled_, bytes.data(), n);
+    caf::anon_send(transfer(), next_slice{slice{current_, filled_, n}});
+    filled_ += n;
+    emitted_ += n;
+    bytes.remove_prefix(n);
+  }
+}
+
+void fixture::end() {
+  caf::anon_send(transfer(), source_end{});
+}
+
+void fixture::fail(caf::error err) {
+  caf::anon_send(transfer(), source_end{std::move(err)});
+}
+
+std::size_t fixture::run() {
+  return sched_->run();
+}
+
+bool fixture::run_once() {
+  return sched_->try_run_once();
+}
+
+probe& fixture::add_probe() {
+  auto log = std::make_shared<probe_log>();
+  auto id = detail::stream_core::next_reader_id();
+  auto handle = sys_->spawn(probe_fun, log, clock_, transfer(), id);
+  probes_.emplace_back(std::make_unique<probe>(handle, transfer(), id, log));
+  return *probes_.back();
+}
+
+stream_status fixture::status() {
+  auto log = std::make_shared<stream_status>();
+  auto asker = sys_->spawn([log, t = transfer()](caf::event_based_actor* self) {
+    self->request(t, caf::infinite, status_atom::value)
+      .then([self, log](stream_status& st) {
+        *log = std::move(st);
+        self->quit();
+      });
+  });
+  run();
+  return *log;
+}
+
+} // namespace asyncstream::testing

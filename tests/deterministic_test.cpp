@@ -1,0 +1,388 @@
+// Deterministic tests of the actors' message ordering, on CAF's test
+// coordinator through the public harness (asyncstream/testing/fixture.hpp).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "asyncstream/async_reader.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/testing/fixture.hpp"
+
+using namespace asyncstream;
+using asyncstream::testing::fixture;
+
+namespace {
+
+stream_options small_chunks() {
+  stream_options opts;
+  opts.chunk_size = 4096;
+  return opts;
+}
+
+std::string pattern(std::size_t n, int seed = 0) {
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
+  return out;
+}
+
+} // namespace
+
+TEST_SUITE("deterministic") {
+
+TEST_CASE("rule 2: a parked read returns the first bytes that arrive") {
+  fixture f;
+  auto& p = f.add_probe();
+  p.request(0, 1000);
+  f.run();
+  CHECK(p.outstanding() == 1); // nothing there yet: parked
+  f.emit("abc");
+  f.run();
+  REQUIRE(p.answers().size() == 1);
+  CHECK(p.received() == "abc"); // a short read, not a wait for 1000
+  CHECK_FALSE(p.ended());
+}
+
+TEST_CASE("rule 3: a zero-length request is answered at once") {
+  fixture f;
+  auto& p = f.add_probe();
+  p.request(0, 0);
+  f.run();
+  REQUIRE(p.answers().size() == 1);
+  CHECK(p.answers()[0].size == 0);
+  CHECK_FALSE(p.answers()[0].end);
+  CHECK_FALSE(p.answers()[0].error);
+}
+
+TEST_CASE("rule 1: parked requests are served lowest offset first") {
+  fixture f;
+  auto& far = f.add_probe();
+  auto& near = f.add_probe();
+  auto& mid = f.add_probe();
+  far.request(8, 4);
+  near.request(0, 4);
+  mid.request(4, 4);
+  f.run();
+  f.emit(pattern(12));
+  f.run();
+  REQUIRE(near.answers().size() == 1);
+  REQUIRE(mid.answers().size() == 1);
+  REQUIRE(far.answers().size() == 1);
+  CHECK(near.arrival(0) < mid.arrival(0));
+  CHECK(mid.arrival(0) < far.arrival(0));
+  CHECK(near.received() == pattern(12).substr(0, 4));
+  CHECK(mid.received() == pattern(12).substr(4, 4));
+  CHECK(far.received() == pattern(12).substr(8, 4));
+}
+
+TEST_CASE("rule 1: a request beyond the published end stays parked") {
+  fixture f;
+  auto& p = f.add_probe();
+  p.request(10, 5);
+  f.emit("0123456789");
+  f.run();
+  CHECK(p.outstanding() == 1);
+  f.emit("ABCDE");
+  f.run();
+  CHECK(p.received() == "ABCDE");
+}
+
+TEST_CASE("rule 1: bytes cross chunk borders intact") {
+  fixture f{small_chunks()};
+  auto data = pattern(50000, 3);
+  auto& p = f.add_probe();
+  p.read_all(0, 7000);
+  for (std::size_t i = 0; i < data.size(); i += 3001)
+    f.emit(std::string_view{data}.substr(i, 3001));
+  f.end();
+  f.run();
+  CHECK(p.received() == data);
+  CHECK(p.ended());
+}
+
+TEST_CASE("rule 4: the end is reported only at the last byte") {
+  fixture f;
+  auto& early = f.add_probe();
+  auto& last = f.add_probe();
+  early.request(0, 3);
+  last.request(3, 100);
+  f.emit("abcdef");
+  f.end();
+  f.run();
+  REQUIRE(early.answers().size() == 1);
+  CHECK_FALSE(early.ended()); // bytes remain after offset 3
+  CHECK(last.received() == "def");
+  CHECK(last.ended()); // the answer reaching the end says so
+  auto& late = f.add_probe(); // a reader created after the end
+  late.read_all(0, 2);
+  f.run();
+  CHECK(late.received() == "abcdef");
+  CHECK(late.ended());
+}
+
+TEST_CASE("rule 5: an error reaches a reader only at its byte") {
+  fixture f{small_chunks()};
+  auto data = pattern(10007);
+  auto& p = f.add_probe();
+  p.read_all(0, 3000);
+  f.emit(data);
+  f.fail(make_error(errc::io_error, "disk on fire"));
+  f.run();
+  CHECK(p.received() == data); // exactly k bytes, not rounded to a chunk
+  CHECK(is(p.error(), errc::io_error));
+  // Every answer before the last carried bytes and no error.
+  for (std::size_t i = 0; i + 1 < p.answers().size(); ++i)
+    CHECK_FALSE(p.answers()[i].error);
+  // A reader far below the failure still reads without seeing it.
+  auto& q = f.add_probe();
+  q.request(0, 100);
+  f.run();
+  CHECK(q.received() == data.substr(0, 100));
+  CHECK_FALSE(q.error());
+}
+
+TEST_CASE("rule 5: the stream's status reports the error at once") {
+  fixture f;
+  f.emit("abc");
+  f.fail(make_error(errc::io_error));
+  f.run();
+  auto st = f.status();
+  CHECK(st.final);
+  CHECK(st.size == 3);
+  CHECK(is(st.error, errc::io_error));
+}
+
+TEST_CASE("rule 7: a source shorter than its declared length fails") {
+  stream_options opts;
+  opts.declared_length = 10;
+  fixture f{opts};
+  auto& p = f.add_probe();
+  p.read_all(0, 100);
+  f.emit("12345");
+  f.end();
+  f.run();
+  CHECK(p.received() == "12345");
+  CHECK(is(p.error(), errc::unexpected_end));
+}
+
+TEST_CASE("rule 7: a longer source is cut at the declared length") {
+  stream_options opts;
+  opts.declared_length = 4;
+  fixture f{opts};
+  auto& p = f.add_probe();
+  p.read_all(0, 100);
+  f.emit("12");
+  f.emit("3456");
+  f.run();
+  CHECK(p.received() == "1234");
+  CHECK(p.ended());
+  CHECK_FALSE(p.error());
+  auto st = f.status();
+  CHECK(st.final);
+  CHECK(st.size == 4);
+}
+
+TEST_CASE("rule 8: past the capacity readers get the bytes, then buffer full") {
+  stream_options opts;
+  opts.capacity = 6;
+  fixture f{opts};
+  auto& p = f.add_probe();
+  p.read_all(0, 4);
+  f.emit("abcd");
+  f.emit("efgh");
+  f.run();
+  CHECK(p.received() == "abcdef");
+  CHECK(is(p.error(), errc::buffer_full));
+}
+
+TEST_CASE("rule 8: a source that fits its capacity exactly ends cleanly") {
+  stream_options opts;
+  opts.capacity = 4;
+  fixture f{opts};
+  auto& p = f.add_probe();
+  p.read_all(0, 100);
+  f.emit("abcd");
+  f.end();
+  f.run();
+  CHECK(p.received() == "abcd");
+  CHECK(p.ended());
+  CHECK_FALSE(p.error());
+}
+
+TEST_CASE("rule 10: canceling one reader wakes only that reader") {
+  fixture f;
+  auto& a = f.add_probe();
+  auto& b = f.add_probe();
+  a.request(0, 10);
+  b.request(0, 10);
+  f.run();
+  a.cancel();
+  f.run();
+  REQUIRE(a.answers().size() == 1);
+  CHECK(is(a.error(), errc::closed));
+  CHECK(b.answers().empty());
+  CHECK(b.outstanding() == 1);
+  f.emit("x");
+  f.run();
+  CHECK(b.received() == "x");
+}
+
+TEST_CASE("rule 10: abort fails pending and later reads at once") {
+  fixture f;
+  f.emit("abc");
+  auto& parked = f.add_probe();
+  parked.request(3, 10);
+  f.run();
+  caf::anon_send(f.transfer(), abort_atom::value);
+  f.run();
+  CHECK(is(parked.error(), errc::canceled));
+  auto& later = f.add_probe();
+  later.request(0, 10); // bytes exist, but the stream was aborted
+  f.run();
+  CHECK(is(later.error(), errc::canceled));
+  CHECK(later.received().empty());
+  CHECK(is(f.status().error, errc::canceled));
+}
+
+TEST_CASE("rule 11: shutting down answers every parked request") {
+  auto f = std::make_unique<fixture>();
+  auto& a = f->add_probe();
+  auto& b = f->add_probe();
+  a.request(0, 10);
+  b.request(100, 10);
+  f->run();
+  CHECK(a.outstanding() == 1);
+  caf::anon_send(f->transfer(), shutdown_atom::value);
+  f->run();
+  CHECK(a.outstanding() == 0);
+  CHECK(b.outstanding() == 0);
+  CHECK(is(a.error(), errc::stream_gone));
+  CHECK(is(b.error(), errc::stream_gone));
+}
+
+TEST_CASE("readers monitor: the reader over the cap waits for a slot") {
+  stream_options opts;
+  opts.max_readers = 2;
+  fixture f{opts};
+  std::vector<std::uint64_t> granted;
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    for (std::uint64_t id = 1; id <= 3; ++id)
+      self->request(f.monitor(), caf::infinite, open_atom::value, id)
+        .then([&](std::uint64_t x) { granted.push_back(x); });
+  });
+  f.run();
+  CHECK(granted == std::vector<std::uint64_t>{1, 2});
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{1});
+  f.run();
+  CHECK(granted == std::vector<std::uint64_t>{1, 2, 3});
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("readers monitor: a withdrawn open does not take the next slot") {
+  stream_options opts;
+  opts.max_readers = 1;
+  fixture f{opts};
+  std::vector<std::string> events;
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    for (std::uint64_t id = 1; id <= 3; ++id)
+      self->request(f.monitor(), caf::infinite, open_atom::value, id)
+        .then([&, id](std::uint64_t) {
+                events.push_back("granted " + std::to_string(id));
+              },
+              [&, id](caf::error& err) {
+                events.push_back("refused " + std::to_string(id)
+                                 + (is(err, errc::timeout) ? " timeout" : ""));
+              });
+  });
+  f.run();
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{2}); // gives up
+  f.run();
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{1});
+  f.run();
+  CHECK(events == std::vector<std::string>{"granted 1", "refused 2 timeout",
+                                           "granted 3"});
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("readers monitor: wait_zero is answered only at zero readers") {
+  fixture f;
+  bool zero = false;
+  std::vector<std::string> events;
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    self->request(f.monitor(), caf::infinite, open_atom::value,
+                  std::uint64_t{5})
+      .then([&](std::uint64_t) {
+        self->request(f.monitor(), caf::infinite, wait_zero_atom::value)
+          .then([&](std::uint64_t) { zero = true; });
+      });
+  });
+  f.run();
+  CHECK_FALSE(zero);
+  // Refusing new readers (graceful close) keeps the open one open.
+  caf::anon_send(f.monitor(), refuse_atom::value, make_error(errc::closing));
+  f.run();
+  CHECK_FALSE(zero);
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{5});
+  f.run();
+  CHECK(zero);
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("readers monitor: refused opens get the refusal error") {
+  fixture f;
+  caf::error result;
+  caf::anon_send(f.monitor(), refuse_atom::value, make_error(errc::closing));
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    self->request(f.monitor(), caf::infinite, open_atom::value,
+                  std::uint64_t{9})
+      .then([](std::uint64_t) { FAIL("must be refused"); },
+            [&](caf::error& err) { result = std::move(err); });
+  });
+  f.run();
+  CHECK(is(result, errc::closing));
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("async reader: reads a stream in an actor, step by step") {
+  fixture f{small_chunks()};
+  auto data = pattern(20000, 5);
+  std::string got;
+  bool done = false;
+  auto buf = std::make_shared<std::vector<char>>(1000);
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    async_reader::open(self, f.stream(), [&, self, buf](auto r) {
+      REQUIRE(r);
+      auto reader = *r;
+      auto loop = std::make_shared<std::function<void()>>();
+      *loop = [&, reader, loop, buf]() mutable {
+        reader.read(buf->data(), buf->size(), [&, loop, buf](auto n) {
+          REQUIRE(n);
+          if (*n == 0) {
+            done = true;
+            *loop = nullptr; // break the self-reference
+            return;
+          }
+          got.append(buf->data(), *n);
+          (*loop)();
+        });
+      };
+      (*loop)();
+    });
+  });
+  f.run();
+  CHECK(got.empty()); // nothing published yet: the read is parked
+  f.emit(std::string_view{data}.substr(0, 5000));
+  f.run();
+  CHECK(got == data.substr(0, 5000));
+  f.emit(std::string_view{data}.substr(5000));
+  f.end();
+  f.run();
+  CHECK(got == data);
+  CHECK(done);
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+} // TEST_SUITE
