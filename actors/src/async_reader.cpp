@@ -27,6 +27,8 @@ struct async_reader::state : std::enable_shared_from_this<state> {
   bool waiting = false;
   std::optional<caf::error> failure;
   std::optional<std::uint64_t> final_size;
+  /// Answer of the last `wait_for`: whether the byte exists.
+  bool byte_exists = false;
 
   caf::error gate() const {
     if (closed)
@@ -281,8 +283,7 @@ void async_reader::wait_for(std::int64_t offset, wait_handler f) {
       if (auto err = st->take_failure())
         f(std::move(err));
       else
-        f(st->final_size ? pos < *st->final_size : true);
-      st->final_size.reset();
+        f(st->byte_exists);
       return true;
     }
     asked = true;
@@ -292,11 +293,10 @@ void async_reader::wait_for(std::int64_t offset, wait_handler f) {
       ->request(st->core->transfer, caf::infinite,
                 slice_request{st->id, pos, 1})
       .then(
-        [sp, pos](slice_result& res) {
+        [sp](slice_result& res) {
           if (res.size == 0 && res.error)
             sp->failure = std::move(res.error);
-          else if (res.size == 0)
-            sp->final_size = pos; // ended before `pos`
+          sp->byte_exists = res.size > 0; // else: ended before the byte
           sp->resume();
         },
         [sp](caf::error& err) {
