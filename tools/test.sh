@@ -5,7 +5,8 @@
 #
 # 1. installs the missing build packages and builds everything in Release into
 #    build/ (the build tools/run.sh uses, so the two share their objects);
-# 2. runs the CTest suite (per-test timeout ASYNCSTREAM_TEST_TIMEOUT seconds);
+# 2. runs the CTest suite (fails if it finds no test; per-test timeout
+#    ASYNCSTREAM_TEST_TIMEOUT seconds where a test sets none);
 # 3. installs the project into a temporary prefix, then configures, builds
 #    and runs tests/downstream against the installed package
 #    (find_package(asyncstream) + asyncstream::asyncstream).
@@ -25,7 +26,8 @@ configure_build
 build
 
 log "running the test suite"
-run ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout "$TEST_TIMEOUT"
+run ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error \
+  --timeout "$TEST_TIMEOUT"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncstream-downstream.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
