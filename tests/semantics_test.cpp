@@ -452,6 +452,26 @@ TEST_CASE_FIXTURE(system_fixture, "rule 10: abort cancels every read") {
   s->abort(); // twice: a no-op
 }
 
+TEST_CASE_FIXTURE(system_fixture, "rule 10: abort releases a waiting close") {
+  auto s = stream::make(sys, source::from_bytes(std::string("abc")));
+  REQUIRE(s);
+  auto never_closes = s->open_reader();
+  REQUIRE(never_closes);
+  caf::error result;
+  std::thread closer([&] { result = s->close(); }); // waits for the reader
+  // Wait until the close has started (new readers are refused), then abort.
+  for (;;) {
+    auto probe = s->open_reader();
+    if (!probe)
+      break;
+    probe->close();
+  }
+  s->abort();
+  closer.join(); // would hang if abort left the close waiting
+  CHECK(is(result, errc::canceled));
+  CHECK(is(s->close(), errc::canceled));
+}
+
 TEST_CASE_FIXTURE(system_fixture, "the 101st reader waits for a slot") {
   auto s = stream::make(sys, source::from_bytes(std::string("x")));
   REQUIRE(s);

@@ -106,8 +106,18 @@ caf::error stream::close() {
   caf::anon_send(core.monitor, refuse_atom::value,
                  make_error(errc::closing, "stream closed"));
   detail::blocking_client client{*core.sys};
+  {
+    std::lock_guard<std::mutex> waiting{core.waiting_mtx};
+    core.closing = &client;
+  }
+  if (core.aborted.load()) // an abort that came before we registered
+    client.interrupt(make_error(errc::canceled));
   auto zero = client.call<std::uint64_t>(core.monitor, std::nullopt,
                                          wait_zero_atom::value);
+  {
+    std::lock_guard<std::mutex> waiting{core.waiting_mtx};
+    core.closing = nullptr;
+  }
   caf::error result;
   if (!zero) {
     result = std::move(zero.error());
@@ -135,6 +145,10 @@ void stream::abort() {
   caf::anon_send(core.monitor, refuse_atom::value,
                  make_error(errc::canceled));
   core.control->stop();
+  // A close() waiting for readers that will never close is released.
+  std::lock_guard<std::mutex> waiting{core.waiting_mtx};
+  if (core.closing != nullptr)
+    core.closing->interrupt(make_error(errc::canceled));
 }
 
 transfer_actor stream::transfer() const {

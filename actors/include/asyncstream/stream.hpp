@@ -70,7 +70,8 @@ public:
   caf::error close();
 
   /// Fails every pending and later read with `canceled` and stops the
-  /// source. Idempotent; a later `close()` returns `canceled` at once.
+  /// source. Idempotent; a `close()` waiting for readers returns
+  /// `canceled` at once, and so does every later `close()`.
   void abort();
 
   /// Returns the transfer actor (for asynchronous use from actors).

@@ -21,6 +21,7 @@
 
 namespace asyncstream::detail {
 
+class blocking_client;
 class source_control;
 
 struct stream_core {
@@ -32,6 +33,9 @@ struct stream_core {
   std::atomic<bool> aborted{false};
   std::mutex close_mtx;
   std::optional<caf::error> close_result;
+  /// The client a `close()` waits on, so `abort()` can release it.
+  std::mutex waiting_mtx;
+  blocking_client* closing = nullptr;
 
   ~stream_core();
 
