@@ -82,7 +82,9 @@ Options:
   --scheduler-policy P    CAF scheduler policy: stealing or sharing [stealing]
   --no-fork               run every row in this process (for profilers;
                           peak RSS is then cumulative, see rss_delta)
-  --row-timeout S         kill a row after S seconds, report failure [600]
+  --wait-idle S           before each row wait up to S seconds until the
+                          CPUs are idle (others' builds skew results) [0]
+  --row-timeout S         kill a row after S seconds, report failure [120]
   --help                  this text
 
 Kinds:
@@ -219,6 +221,13 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (value != "stealing" && value != "sharing")
         return bad("policy");
       opts.scheduler_policy = value;
+    } else if (arg == "--wait-idle") {
+      if (!need_value())
+        return parse_status::error;
+      std::uint64_t n = 0;
+      if (!parse_uint(value, 86400, n))
+        return bad("seconds");
+      opts.wait_idle_s = static_cast<double>(n);
     } else if (arg == "--row-timeout") {
       if (!need_value())
         return parse_status::error;

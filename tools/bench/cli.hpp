@@ -37,8 +37,11 @@ struct options {
   std::string scheduler_policy = "stealing";
   /// Run every row in a forked child (per-row peak RSS).
   bool fork_rows = true;
+  /// Before each row, wait up to this many seconds for the machine to be
+  /// idle (0: do not wait).
+  double wait_idle_s = 0;
   /// A row that takes longer than this is killed and reported as failed.
-  unsigned row_timeout_s = 600;
+  unsigned row_timeout_s = 120;
 };
 
 /// What `parse` decided.

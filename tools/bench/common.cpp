@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <thread>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace asyncstream::bench {
 
@@ -50,6 +54,56 @@ double proc_status_mib(const char* name) {
   }
   std::fclose(f);
   return result;
+}
+
+cpu_times read_cpu_times() {
+  cpu_times result;
+  auto* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr)
+    return result;
+  unsigned long long v[10] = {};
+  auto n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                       &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+                       &v[8], &v[9]);
+  std::fclose(f);
+  if (n < 8)
+    return result;
+  static const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  // user nice system idle iowait irq softirq steal (guest is in user).
+  auto idle = v[3] + v[4];
+  auto busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  result.busy = static_cast<double>(busy) / hz;
+  result.total = static_cast<double>(busy + idle) / hz;
+  return result;
+}
+
+double own_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec)
+           + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+unsigned cpu_count() {
+  auto n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
+
+bool wait_until_idle(double max_busy, double limit_s) {
+  auto deadline = clock::now() + std::chrono::duration<double>(limit_s);
+  for (;;) {
+    auto a = read_cpu_times();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto b = read_cpu_times();
+    auto total = b.total - a.total;
+    if (total <= 0 || (b.busy - a.busy) / total < max_busy)
+      return true;
+    if (clock::now() >= deadline)
+      return false;
+  }
 }
 
 double median(std::vector<double> xs) {

@@ -55,6 +55,25 @@ struct reader_tally {
 /// Reads a "Name:   1234 kB" line of /proc/self/status, in MiB (-1 if absent).
 double proc_status_mib(const char* name);
 
+/// System-wide CPU time from /proc/stat, in seconds (all CPUs added up).
+struct cpu_times {
+  double busy = 0;
+  double total = 0;
+};
+
+/// Reads the "cpu" line of /proc/stat (zeros if unreadable).
+cpu_times read_cpu_times();
+
+/// CPU seconds (user + system) this process used so far.
+double own_cpu_seconds();
+
+/// Number of online CPUs.
+unsigned cpu_count();
+
+/// Waits until the machine is idle (less than `max_busy` of all CPUs busy
+/// over 300 ms), at most `limit_s` seconds. Returns false if it never was.
+bool wait_until_idle(double max_busy, double limit_s);
+
 /// Median of `xs` (mean of the two middle values for an even count).
 double median(std::vector<double> xs);
 
@@ -74,6 +93,8 @@ struct fanout_record {
   double peak_rss_mib = 0;
   /// VmRSS when the row started (before the actor system), MiB.
   double baseline_rss_mib = 0;
+  /// Share of all CPUs used by other processes during the row, percent.
+  double foreign_cpu_pct = 0;
   /// Bytes the chunk pool mapped for the stream body, MiB (kernel rows).
   double pool_mapped_mib = 0;
   /// 1 if every reader saw exactly the source's bytes and checksum.

@@ -249,10 +249,27 @@ std::string check(const std::vector<reader_out>& outs, const source_data& src) {
   return {};
 }
 
-void finish_record(fanout_record& rec, clock::time_point t0,
-                   clock::time_point t1) {
+/// What the machine did while a row ran: its own CPU time against
+/// everybody's, to tell a quiet run from one that shared the CPUs.
+struct cpu_meter {
+  cpu_times sys0 = read_cpu_times();
+  double own0 = own_cpu_seconds();
+
+  double foreign_pct(double wall) const {
+    auto sys1 = read_cpu_times();
+    auto own1 = own_cpu_seconds();
+    auto foreign = (sys1.busy - sys0.busy) - (own1 - own0);
+    if (foreign < 0 || wall <= 0)
+      return 0;
+    return 100.0 * foreign / (wall * cpu_count());
+  }
+};
+
+void finish_record(fanout_record& rec, const cpu_meter& meter,
+                   clock::time_point t0, clock::time_point t1) {
   rec.seconds = std::chrono::duration<double>(t1 - t0).count();
   rec.peak_rss_mib = proc_status_mib("VmHWM");
+  rec.foreign_cpu_pct = meter.foreign_pct(rec.seconds);
 }
 
 fanout_record run_kernel_row(const fanout_config& cfg) {
@@ -266,6 +283,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
   caf::actor_system sys{sys_cfg};
   auto opts = make_stream_options();
   {
+    cpu_meter meter;
     auto t0 = clock::now();
     auto s = stream::make(sys, source::from_function(make_read_function(src)),
                           opts);
@@ -290,7 +308,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
         t.join();
     }
     auto t1 = clock::now();
-    finish_record(rec, t0, t1);
+    finish_record(rec, meter, t0, t1);
     rec.pool_mapped_mib
       = static_cast<double>(
           chunk_pool::shared(opts.chunk_size)->stats().mapped_bytes)
@@ -314,6 +332,7 @@ fanout_record run_reference_row(const fanout_config& cfg) {
     reference_store st;
     st.chunks.reserve(src.bytes.size() / read_size + 1);
     st.sizes.reserve(src.bytes.size() / read_size + 1);
+    cpu_meter meter;
     auto t0 = clock::now();
     std::thread writer{[&] { reference_writer(st, src); }};
     std::vector<std::thread> threads;
@@ -324,7 +343,7 @@ fanout_record run_reference_row(const fanout_config& cfg) {
       t.join();
     writer.join();
     auto t1 = clock::now();
-    finish_record(rec, t0, t1);
+    finish_record(rec, meter, t0, t1);
   }
   auto err = check(outs, src);
   if (!err.empty())

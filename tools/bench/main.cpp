@@ -59,6 +59,9 @@ std::size_t read_all(int fd, void* buf, std::size_t n) {
 /// child, or in this process when `fork_rows` is false.
 template <class Record, class F>
 Record run_row(const options& opts, F f) {
+  if (opts.wait_idle_s > 0 && !wait_until_idle(0.10, opts.wait_idle_s))
+    std::fprintf(stderr, "[bench] note: the machine stayed busy for %.0f s; "
+                         "running anyway\n", opts.wait_idle_s);
   auto guarded = [&f]() {
     try {
       return f();
@@ -137,19 +140,21 @@ struct row_summary {
   double baseline_rss_mib = 0;
   double rss_delta_mib = 0;
   double pool_mapped_mib = 0;
+  double foreign_cpu_pct = 0;
   double ratio = -1; // < 0: no reference in this run
 };
 
 row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
                       const std::vector<fanout_record>& runs) {
   row_summary sum{what, readers};
-  std::vector<double> secs, peak, base, delta, pool;
+  std::vector<double> secs, peak, base, delta, pool, foreign;
   for (auto& r : runs) {
     secs.push_back(r.seconds);
     peak.push_back(r.peak_rss_mib);
     base.push_back(r.baseline_rss_mib);
     delta.push_back(r.peak_rss_mib - r.baseline_rss_mib);
     pool.push_back(r.pool_mapped_mib);
+    foreign.push_back(r.foreign_cpu_pct);
   }
   sum.seconds = median(secs);
   sum.gbps = static_cast<double>(readers) * static_cast<double>(bytes)
@@ -158,6 +163,7 @@ row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
   sum.baseline_rss_mib = median(base);
   sum.rss_delta_mib = median(delta);
   sum.pool_mapped_mib = median(pool);
+  sum.foreign_cpu_pct = median(foreign);
   return sum;
 }
 
@@ -166,9 +172,9 @@ void print_fanout_header(const options& opts) {
               "median of %d run(s); CAF scheduler: %zu %s worker(s)\n",
               format_size(opts.bytes).c_str(), opts.runs,
               opts.scheduler_threads, opts.scheduler_policy.c_str());
-  std::printf("%-10s %7s %9s %8s %9s %13s %14s %10s\n", "kind", "readers",
-              "GB/s", "x ref", "seconds", "peak RSS MiB", "RSS delta MiB",
-              "pool MiB");
+  std::printf("%-10s %7s %9s %8s %9s %13s %14s %9s %10s\n", "kind",
+              "readers", "GB/s", "x ref", "seconds", "peak RSS MiB",
+              "RSS delta MiB", "pool MiB", "other CPU");
   std::fflush(stdout);
 }
 
@@ -178,7 +184,8 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 "\"bytes\":%llu,\"runs\":%d,\"seconds\":%.6f,\"gbps\":%.3f,"
                 "\"peak_rss_mib\":%.1f,\"rss_delta_mib\":%.1f,"
                 "\"baseline_rss_mib\":%.1f,\"pool_mapped_mib\":%.1f,"
-                "\"ratio_to_reference\":%s,\"scheduler_threads\":%zu,"
+                "\"ratio_to_reference\":%s,\"other_cpu_pct\":%.1f,"
+                "\"scheduler_threads\":%zu,"
                 "\"scheduler_policy\":\"%s\",\"forked\":%s,"
                 "\"checksum_ok\":true}\n",
                 to_string(r.what), r.readers,
@@ -186,16 +193,17 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
                 r.baseline_rss_mib, r.pool_mapped_mib,
                 r.ratio < 0 ? "null" : fmt("%.3f", r.ratio).c_str(),
-                opts.scheduler_threads, opts.scheduler_policy.c_str(),
+                r.foreign_cpu_pct, opts.scheduler_threads, opts.scheduler_policy.c_str(),
                 opts.fork_rows ? "true" : "false");
   } else {
-    std::printf("%-10s %7zu %9.2f %8s %9.3f %13.1f %14.1f %10s\n",
+    std::printf("%-10s %7zu %9.2f %8s %9.3f %13.1f %14.1f %9s %9.0f%%\n",
                 to_string(r.what), r.readers, r.gbps,
                 r.ratio < 0 ? "-" : fmt("%.2f", r.ratio).c_str(), r.seconds,
                 r.peak_rss_mib, r.rss_delta_mib,
                 r.what == kind::reference
                   ? "-"
-                  : fmt("%.0f", r.pool_mapped_mib).c_str());
+                  : fmt("%.0f", r.pool_mapped_mib).c_str(),
+                r.foreign_cpu_pct);
   }
   std::fflush(stdout);
 }
@@ -256,11 +264,11 @@ bool run_fanout(const options& opts) {
         }
         std::fprintf(stderr,
                      "[bench] %-9s readers=%-3zu run %d/%d: %.3f s, "
-                     "%.2f GB/s, peak RSS %.1f MiB\n",
+                     "%.2f GB/s, peak RSS %.1f MiB, other CPU %.0f%%\n",
                      to_string(k), n, run, opts.runs, rec.seconds,
                      static_cast<double>(n) * static_cast<double>(opts.bytes)
                        / rec.seconds / 1e9,
-                     rec.peak_rss_mib);
+                     rec.peak_rss_mib, rec.foreign_cpu_pct);
         runs[k].push_back(rec);
       }
     }
