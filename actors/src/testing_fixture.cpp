@@ -113,6 +113,7 @@ fixture::fixture(stream_options opts) {
   core->control = std::make_shared<detail::source_control>();
   transfer_config tcfg;
   tcfg.options = opts;
+  tcfg.options.transfer_thread = false; // the test coordinator runs it
   tcfg.control = core->control;
   core->transfer = spawn_transfer(*sys_, std::move(tcfg));
   core->monitor = spawn_readers_monitor(*sys_, opts.max_readers);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -246,6 +247,8 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
 } // namespace
 
 transfer_actor spawn_transfer(caf::actor_system& sys, transfer_config cfg) {
+  if (cfg.options.transfer_thread)
+    return sys.spawn<caf::detached>(transfer_fun, std::move(cfg));
   return sys.spawn(transfer_fun, std::move(cfg));
 }
 

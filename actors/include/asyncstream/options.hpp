@@ -29,6 +29,14 @@ struct stream_options {
   /// Readers open at once; the next open waits for a slot.
   std::size_t max_readers = 100;
 
+  /// Runs the transfer actor on a thread of its own (a detached actor) that
+  /// sleeps on a condition variable and wakes when a message arrives. Set
+  /// false to run it on CAF's scheduler (one thread less per stream), at the
+  /// cost of the scheduler's idle back-off: CAF 0.17's work-stealing workers
+  /// sleep up to 10 ms when idle, which a reader then waits out (see
+  /// docs/benchmarks.md for the measured wake-up latency of both).
+  bool transfer_thread = true;
+
   /// Pool for chunk memory; null means the process-wide pool of
   /// `chunk_size`-byte chunks.
   std::shared_ptr<chunk_pool> pool;

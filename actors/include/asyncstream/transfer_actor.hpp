@@ -36,7 +36,8 @@ struct transfer_config {
   std::optional<slice> complete_body;
 };
 
-/// Spawns a transfer actor on the scheduler.
+/// Spawns a transfer actor: detached if `cfg.options.transfer_thread`,
+/// else on the scheduler.
 transfer_actor spawn_transfer(caf::actor_system& sys, transfer_config cfg);
 
 } // namespace asyncstream
