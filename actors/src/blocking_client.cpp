@@ -1,7 +1,5 @@
 #include "asyncstream/detail/blocking_client.hpp"
 
-#include <atomic>
-#include <thread>
 
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
@@ -10,26 +8,10 @@
 
 namespace asyncstream::detail {
 
-namespace {
-
-/// Spin iterations before sleeping (a few microseconds).
-constexpr int spin_rounds = 2000;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
-
-} // namespace
-
 struct blocking_client::shared_state {
   std::mutex mtx;
   std::condition_variable cv;
   std::deque<std::pair<caf::message_id, caf::message>> inbox;
-  std::atomic<std::uint64_t> arrivals{0};
   bool sleeping = false;
   caf::error interrupted;
 
@@ -37,7 +19,6 @@ struct blocking_client::shared_state {
     {
       std::lock_guard<std::mutex> guard{mtx};
       inbox.emplace_back(ptr->mid, ptr->move_content_to_message());
-      arrivals.fetch_add(1, std::memory_order_release);
       if (!sleeping)
         return;
     }
@@ -68,7 +49,6 @@ void blocking_client::interrupt(caf::error err) {
   {
     std::lock_guard<std::mutex> guard{st.mtx};
     st.interrupted = std::move(err);
-    st.arrivals.fetch_add(1, std::memory_order_release);
   }
   st.cv.notify_all();
 }
@@ -88,45 +68,34 @@ caf::message_id blocking_client::send(const caf::strong_actor_ptr& dest,
 caf::expected<caf::message>
 blocking_client::await(caf::message_id id,
                        std::optional<clock::time_point> deadline) {
+  // No spinning before the sleep: on 2 cores a spinning reader takes the CPU
+  // from the threads that must deliver its answer (measured: spinning
+  // lowered both throughput and wake-up latency, docs/benchmarks.md).
   auto want = id.response_id();
   auto& st = *state_;
-  auto seen = st.arrivals.load(std::memory_order_acquire);
+  std::unique_lock<std::mutex> guard{st.mtx};
   for (;;) {
-    {
-      std::unique_lock<std::mutex> guard{st.mtx};
-      if (st.interrupted)
-        return st.interrupted;
-      while (!st.inbox.empty()) {
-        auto [mid, msg] = std::move(st.inbox.front());
-        st.inbox.pop_front();
-        if (mid != want)
-          continue; // a late answer to an abandoned request
-        if (msg.size() == 1 && msg.match_element<caf::error>(0))
-          return std::move(msg.get_mutable_as<caf::error>(0));
-        return msg;
-      }
-      seen = st.arrivals.load(std::memory_order_acquire);
+    if (st.interrupted)
+      return st.interrupted;
+    while (!st.inbox.empty()) {
+      auto [mid, msg] = std::move(st.inbox.front());
+      st.inbox.pop_front();
+      if (mid != want)
+        continue; // a late answer to an abandoned request
+      if (msg.size() == 1 && msg.match_element<caf::error>(0))
+        return std::move(msg.get_mutable_as<caf::error>(0));
+      return msg;
     }
-    // Spin a little: the answer is often only microseconds away.
-    for (int i = 0; i < spin_rounds; ++i) {
-      if (st.arrivals.load(std::memory_order_acquire) != seen)
-        break;
-      cpu_relax();
-    }
-    std::unique_lock<std::mutex> guard{st.mtx};
-    if (!st.inbox.empty() || st.interrupted)
-      continue;
     st.sleeping = true;
     auto ready = [&] { return !st.inbox.empty() || bool{st.interrupted}; };
-    if (deadline) {
-      if (!st.cv.wait_until(guard, *deadline, ready)) {
-        st.sleeping = false;
-        return make_error(errc::timeout);
-      }
-    } else {
+    bool woke = true;
+    if (deadline)
+      woke = st.cv.wait_until(guard, *deadline, ready);
+    else
       st.cv.wait(guard, ready);
-    }
     st.sleeping = false;
+    if (!woke)
+      return make_error(errc::timeout);
   }
 }
 

@@ -7,8 +7,8 @@
 // - One thread at a time may `send` and `await` on one client; stale answers
 //   (of requests whose wait timed out) are dropped by request id. Any thread
 //   may `interrupt` it.
-// - The waiting thread spins briefly before it sleeps on a condition
-//   variable, which keeps wake-up latency low when the answer is near.
+// - The waiting thread sleeps on a condition variable; the hook notifies it
+//   only when it sleeps.
 #pragma once
 
 #include <chrono>
