@@ -310,13 +310,12 @@ TEST_CASE("readers monitor: a withdrawn open does not take the next slot") {
 TEST_CASE("readers monitor: wait_zero is answered only at zero readers") {
   fixture f;
   bool zero = false;
-  std::vector<std::string> events;
   auto client = f.sys().spawn([&](caf::event_based_actor* self) {
     self->request(f.monitor(), caf::infinite, open_atom::value,
                   std::uint64_t{5})
-      .then([&](std::uint64_t) {
+      .then([&f, &zero, self](std::uint64_t) {
         self->request(f.monitor(), caf::infinite, wait_zero_atom::value)
-          .then([&](std::uint64_t) { zero = true; });
+          .then([&zero](std::uint64_t) { zero = true; });
       });
   });
   f.run();
@@ -382,6 +381,44 @@ TEST_CASE("async reader: reads a stream in an actor, step by step") {
   f.run();
   CHECK(got == data);
   CHECK(done);
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("async reader: an end that comes after the last byte was read") {
+  // The reader consumes every byte and parks at the end offset before the
+  // source says it ended: the end then arrives as an answer without bytes.
+  fixture f;
+  std::string got;
+  int ends = 0;
+  auto buf = std::make_shared<std::vector<char>>(100);
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    async_reader::open(self, f.stream(), [&, buf](auto r) {
+      REQUIRE(r);
+      auto reader = *r;
+      auto loop = std::make_shared<std::function<void()>>();
+      *loop = [&, reader, loop, buf]() mutable {
+        reader.read(buf->data(), buf->size(), [&, loop, buf](auto n) {
+          REQUIRE(n);
+          if (*n == 0) {
+            ++ends;
+            *loop = nullptr;
+            return;
+          }
+          got.append(buf->data(), *n);
+          (*loop)();
+        });
+      };
+      (*loop)();
+    });
+  });
+  f.emit("all the bytes");
+  f.run();
+  CHECK(got == "all the bytes");
+  CHECK(ends == 0); // parked at offset 13
+  f.end();
+  // Bounded: a reader that asks again and again would never let run() end.
+  CHECK(f.sched().run(1000) < 1000);
+  CHECK(ends == 1);
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
 }
 

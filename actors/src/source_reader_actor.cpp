@@ -1,6 +1,7 @@
 #include "asyncstream/source_reader_actor.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,6 +58,7 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
 void source_reader(caf::blocking_actor* self, source src,
                    transfer_actor transfer, stream_options opts,
                    std::shared_ptr<detail::source_control> ctl) {
+  pthread_setname_np(pthread_self(), "as.source");
   auto pool = opts.pool ? opts.pool : chunk_pool::shared(opts.chunk_size);
   auto block = opts.block_size == 0 ? std::size_t{64 * 1024} : opts.block_size;
   int fd = -1;

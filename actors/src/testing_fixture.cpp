@@ -26,40 +26,41 @@ struct probe_state {
   std::uint64_t id = 0;
 };
 
-caf::behavior probe_fun(caf::stateful_actor<probe_state>* self,
-                        std::shared_ptr<probe_log> log,
+using probe_actor = caf::stateful_actor<probe_state>;
+
+/// Sends one request; with `follow`, asks for the next bytes after each
+/// answer until the end or an error.
+void probe_ask(probe_actor* self, std::uint64_t offset, std::uint64_t max,
+               bool follow) {
+  auto& st = self->state;
+  ++st.log->outstanding;
+  self
+    ->request(st.transfer, caf::infinite, slice_request{st.id, offset, max})
+    .then([self, max, follow](slice_result& res) {
+      auto& st = self->state;
+      --st.log->outstanding;
+      st.log->arrival.push_back(++*st.clock);
+      auto next = res.offset + res.size;
+      bool more = follow && !res.end && !res.error;
+      st.log->answers.push_back(std::move(res));
+      if (more)
+        probe_ask(self, next, max, true);
+    });
+}
+
+caf::behavior probe_fun(probe_actor* self, std::shared_ptr<probe_log> log,
                         std::shared_ptr<std::uint64_t> clock,
                         transfer_actor transfer, std::uint64_t id) {
   self->state.log = std::move(log);
   self->state.clock = std::move(clock);
   self->state.transfer = std::move(transfer);
   self->state.id = id;
-  // Sends one request; `follow` keeps reading after each answer.
-  auto ask = std::make_shared<std::function<void(std::uint64_t, std::uint64_t,
-                                                 bool)>>();
-  *ask = [self, ask](std::uint64_t offset, std::uint64_t max, bool follow) {
-    auto& st = self->state;
-    ++st.log->outstanding;
-    self
-      ->request(st.transfer, caf::infinite,
-                slice_request{st.id, offset, max})
-      .then([self, ask, max, follow](slice_result& res) {
-        auto& st = self->state;
-        --st.log->outstanding;
-        st.log->arrival.push_back(++*st.clock);
-        auto next = res.offset + res.size;
-        bool more = follow && !res.end && !res.error;
-        st.log->answers.push_back(std::move(res));
-        if (more)
-          (*ask)(next, max, true);
-      });
-  };
   return {
-    [ask](read_atom, std::uint64_t offset, std::uint64_t max) {
-      (*ask)(offset, max, false);
+    [self](read_atom, std::uint64_t offset, std::uint64_t max) {
+      probe_ask(self, offset, max, false);
     },
-    [ask](read_all_atom, std::uint64_t offset, std::uint64_t max) {
-      (*ask)(offset, max, true);
+    [self](read_all_atom, std::uint64_t offset, std::uint64_t max) {
+      probe_ask(self, offset, max, true);
     },
   };
 }

@@ -29,9 +29,11 @@ public:
     return held_size_;
   }
 
-  /// Returns whether the stream is known to end exactly at the position.
+  /// Returns whether the stream is known to have no byte at the position.
   bool at_end() const noexcept {
-    return end_at_ && *end_at_ <= pos_ && held_size_ == 0;
+    if (held_size_ > 0)
+      return false;
+    return (end_at_ && *end_at_ <= pos_) || (empty_from_ && *empty_from_ <= pos_);
   }
 
   /// Returns the final length, if an answer told it.
@@ -53,9 +55,11 @@ public:
   /// Takes the bytes of an answer to a request made at the position.
   void absorb(slice_result& res) {
     // An end right after returned bytes gives the final length; an end
-    // answered past the last byte only says "nothing here".
+    // without bytes only says "the stream ended at or before this offset".
     if (res.end && res.size > 0)
       end_at_ = res.offset + res.size;
+    else if (res.end && (!empty_from_ || res.offset < *empty_from_))
+      empty_from_ = res.offset;
     if (res.offset != pos_ + held_size_ || res.size == 0)
       return;
     for (auto& s : res.slices)
@@ -118,6 +122,7 @@ private:
   std::deque<slice> held_;
   std::uint64_t held_size_ = 0;
   std::optional<std::uint64_t> end_at_;
+  std::optional<std::uint64_t> empty_from_;
 };
 
 } // namespace asyncstream::detail

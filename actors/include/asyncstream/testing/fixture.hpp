@@ -28,6 +28,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 
 #include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/options.hpp"
