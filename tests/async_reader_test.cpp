@@ -174,4 +174,36 @@ TEST_CASE_FIXTURE(system_fixture, "actors: abort cancels a parked read") {
   CHECK(is(err, errc::canceled));
 }
 
+TEST_CASE_FIXTURE(system_fixture, "actors: a read with a timeout gives up") {
+  live_pipe p;
+  auto s = stream::make(sys, source::from_fd(p.reader_fd(), true));
+  REQUIRE(s);
+  std::promise<std::vector<std::string>> done;
+  reader_options opts;
+  opts.timeout = caf::timespan{std::chrono::milliseconds{10}};
+  sys.spawn([&, s = *s](caf::event_based_actor* self) {
+    async_reader::open(
+      self, s,
+      [&](auto r) {
+        REQUIRE(r);
+        auto reader = *r;
+        auto log = std::make_shared<std::vector<std::string>>();
+        auto buf = std::make_shared<char>();
+        reader.read(buf.get(), 1, [&, log, buf, reader](auto n) mutable {
+          log->push_back(!n && is(n.error(), errc::timeout) ? "timeout"
+                                                            : "no timeout");
+          p.write("k"); // now a byte comes
+          reader.read(buf.get(), 1, [&, log, buf, reader](auto m) mutable {
+            log->push_back(m && *m == 1 ? std::string(1, *buf) : "nothing");
+            reader.close();
+            done.set_value(*log);
+          });
+        });
+      },
+      opts);
+  });
+  auto log = done.get_future().get();
+  CHECK(log == std::vector<std::string>{"timeout", "k"});
+}
+
 } // TEST_SUITE

@@ -497,6 +497,29 @@ TEST_CASE_FIXTURE(system_fixture, "the 101st reader waits for a slot") {
   CHECK(granted);
 }
 
+TEST_CASE_FIXTURE(system_fixture, "rule 11: a read with a timeout gives up") {
+  live_pipe p;
+  auto s = stream::make(sys, source::from_fd(p.reader_fd(), true));
+  REQUIRE(s);
+  reader_options opts;
+  opts.timeout = caf::timespan{10ms};
+  auto r = s->open_reader(opts);
+  REQUIRE(r);
+  char c;
+  auto n = r->read(&c, 1); // nothing is written: the wait gives up
+  REQUIRE_FALSE(n);
+  CHECK(is(n.error(), errc::timeout));
+  CHECK(r->position() == 0);
+  auto pos = r->seek(0, whence::end); // the end never comes either
+  REQUIRE_FALSE(pos);
+  CHECK(is(pos.error(), errc::timeout));
+  p.write("q"); // the reader is still usable
+  n = r->read(&c, 1);
+  REQUIRE(n);
+  CHECK(*n == 1);
+  CHECK(c == 'q');
+}
+
 TEST_CASE_FIXTURE(system_fixture, "misuse: an invalid stream handle") {
   stream s;
   CHECK_FALSE(s.valid());

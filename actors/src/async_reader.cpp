@@ -30,6 +30,20 @@ struct async_reader::state : std::enable_shared_from_this<state> {
   /// Answer of the last `wait_for`: whether the byte exists.
   bool byte_exists = false;
 
+  /// The timeout of one wait for bytes.
+  caf::duration wait_limit() const {
+    return opts.timeout ? caf::duration{*opts.timeout} : caf::infinite;
+  }
+
+  /// Maps CAF's request timeout to ours and drops the parked request.
+  caf::error on_request_error(caf::error err) {
+    if (err == caf::sec::request_timeout) {
+      caf::anon_send(core->transfer, cancel_atom::value, id);
+      return make_error(errc::timeout);
+    }
+    return err;
+  }
+
   caf::error gate() const {
     if (closed)
       return make_error(errc::closed, "reader closed");
@@ -74,7 +88,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
     auto st = shared_from_this();
     auto pos = cursor.position();
     self
-      ->request(core->transfer, caf::infinite,
+      ->request(core->transfer, wait_limit(),
                 slice_request{id, pos, opts.prefetch})
       .then(
         [st, pos](slice_result& res) {
@@ -86,7 +100,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
           st->resume();
         },
         [st](caf::error& err) {
-          st->failure = std::move(err);
+          st->failure = st->on_request_error(std::move(err));
           st->resume();
         });
   }
@@ -95,7 +109,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
   void fetch_final() {
     waiting = true;
     auto st = shared_from_this();
-    self->request(core->transfer, caf::infinite, wait_atom::value)
+    self->request(core->transfer, wait_limit(), wait_atom::value)
       .then(
         [st](stream_status& status) {
           if (status.error)
@@ -105,7 +119,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
           st->resume();
         },
         [st](caf::error& err) {
-          st->failure = std::move(err);
+          st->failure = st->on_request_error(std::move(err));
           st->resume();
         });
   }
@@ -290,7 +304,7 @@ void async_reader::wait_for(std::int64_t offset, wait_handler f) {
     st->waiting = true;
     auto sp = st->shared_from_this();
     st->self
-      ->request(st->core->transfer, caf::infinite,
+      ->request(st->core->transfer, st->wait_limit(),
                 slice_request{st->id, pos, 1})
       .then(
         [sp](slice_result& res) {
@@ -300,7 +314,7 @@ void async_reader::wait_for(std::int64_t offset, wait_handler f) {
           sp->resume();
         },
         [sp](caf::error& err) {
-          sp->failure = std::move(err);
+          sp->failure = sp->on_request_error(std::move(err));
           sp->resume();
         });
     return false;

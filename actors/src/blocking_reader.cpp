@@ -41,8 +41,24 @@ struct blocking_reader::impl {
   /// final.
   caf::expected<slice_result> request(std::uint64_t offset,
                                       std::uint64_t max_size) {
-    return client.call<slice_result>(core->transfer, std::nullopt,
-                                     slice_request{id, offset, max_size});
+    auto res = client.call<slice_result>(core->transfer, deadline(),
+                                         slice_request{id, offset, max_size});
+    if (!res && is(res.error(), errc::timeout))
+      drop_parked();
+    return res;
+  }
+
+  /// Returns when a wait started now must give up.
+  std::optional<detail::blocking_client::clock::time_point> deadline() const {
+    if (!opts.timeout)
+      return std::nullopt;
+    return detail::blocking_client::clock::now() + *opts.timeout;
+  }
+
+  /// Answers our abandoned request at the transfer actor (the answer is
+  /// dropped by its request id), so it does not stay parked.
+  void drop_parked() {
+    caf::anon_send(core->transfer, cancel_atom::value, id);
   }
 
   /// Makes sure bytes are held at the position. Returns false at the end.
@@ -222,8 +238,8 @@ caf::expected<std::uint64_t> blocking_reader::seek(std::int64_t offset,
       } else if (auto known = impl_->cursor.end_offset()) {
         base = static_cast<std::int64_t>(*known);
       } else {
-        auto st = impl_->client.call<stream_status>(core.transfer, std::nullopt,
-                                                    wait_atom::value);
+        auto st = impl_->client.call<stream_status>(
+          core.transfer, impl_->deadline(), wait_atom::value);
         if (!st)
           return std::move(st.error());
         if (st->error)

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 
+#include <caf/timespan.hpp>
+
 namespace asyncstream {
 
 class chunk_pool;
@@ -48,6 +50,12 @@ struct reader_options {
   /// the slices already held until they run out, so one message carries many
   /// reads' worth of data. Held slices share chunks: no memory is copied.
   std::size_t prefetch = 8 * 1024 * 1024;
+
+  /// Longest wait for bytes that are not there yet (reads, `wait_for`, an
+  /// end-relative seek); past it the call fails with `errc::timeout` and the
+  /// position is unchanged, so the call may be repeated. None: wait as long
+  /// as it takes.
+  std::optional<caf::timespan> timeout;
 };
 
 } // namespace asyncstream
