@@ -514,7 +514,9 @@ TEST_CASE_FIXTURE(system_fixture, "rule 11: a read with a timeout gives up") {
   REQUIRE_FALSE(pos);
   CHECK(is(pos.error(), errc::timeout));
   p.write("q"); // the reader is still usable
-  n = r->read(&c, 1);
+  do // a loaded machine may take longer than 10 ms to deliver the byte
+    n = r->read(&c, 1);
+  while (!n && is(n.error(), errc::timeout));
   REQUIRE(n);
   CHECK(*n == 1);
   CHECK(c == 'q');
