@@ -79,7 +79,9 @@ Options:
   --wakeup-gap-us N       sleep N microseconds before each wake-up, so
                           that the waiting side has gone idle  [0]
   --scheduler-threads N   CAF scheduler workers (scheduler.max-threads) [2]
-  --scheduler-policy P    CAF scheduler policy: stealing or sharing [stealing]
+  --scheduler-policy P    CAF scheduler policy: sharing or stealing [sharing]
+  --transfer-on-scheduler run the transfer actor on CAF's scheduler
+                          (stream_options::transfer_thread = false)
   --no-fork               run every row in this process (for profilers;
                           peak RSS is then cumulative, see rss_delta)
   --wait-idle S           before each row wait up to S seconds until the
@@ -150,6 +152,10 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (!no_value())
         return parse_status::error;
       opts.skip_fanout = true;
+    } else if (arg == "--transfer-on-scheduler") {
+      if (!no_value())
+        return parse_status::error;
+      opts.transfer_thread = false;
     } else if (arg == "--no-fork") {
       if (!no_value())
         return parse_status::error;

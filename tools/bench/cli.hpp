@@ -34,7 +34,10 @@ struct options {
   /// CAF scheduler workers ("scheduler.max-threads").
   std::size_t scheduler_threads = 2;
   /// CAF scheduler policy: "stealing" or "sharing".
-  std::string scheduler_policy = "stealing";
+  std::string scheduler_policy = "sharing";
+  /// stream_options::transfer_thread: the transfer actor on its own thread
+  /// (the library's default) or on CAF's scheduler.
+  bool transfer_thread = true;
   /// Run every row in a forked child (per-row peak RSS).
   bool fork_rows = true;
   /// Before each row, wait up to this many seconds for the machine to be

@@ -69,9 +69,10 @@ read_function make_read_function(const source_data& src) {
   };
 }
 
-stream_options make_stream_options() {
+stream_options make_stream_options(const fanout_config& cfg) {
   stream_options opts;
   opts.block_size = read_size;
+  opts.transfer_thread = cfg.transfer_thread;
   return opts;
 }
 
@@ -281,7 +282,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
   caf::actor_system_config sys_cfg;
   setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
   caf::actor_system sys{sys_cfg};
-  auto opts = make_stream_options();
+  auto opts = make_stream_options(cfg);
   {
     cpu_meter meter;
     auto t0 = clock::now();

@@ -20,7 +20,8 @@ struct fanout_config {
   std::size_t readers = 1;
   const source_data* source = nullptr;
   std::size_t scheduler_threads = 2;
-  std::string scheduler_policy = "stealing";
+  std::string scheduler_policy = "sharing";
+  bool transfer_thread = true;
 };
 
 fanout_record run_fanout_row(const fanout_config& cfg);

@@ -169,9 +169,11 @@ row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
 
 void print_fanout_header(const options& opts) {
   std::printf("fan-out: %s stream, 64 KiB reads, one byte touched per 4 KiB, "
-              "median of %d run(s); CAF scheduler: %zu %s worker(s)\n",
+              "median of %d run(s); CAF scheduler: %zu %s worker(s); "
+              "transfer actor: %s\n",
               format_size(opts.bytes).c_str(), opts.runs,
-              opts.scheduler_threads, opts.scheduler_policy.c_str());
+              opts.scheduler_threads, opts.scheduler_policy.c_str(),
+              opts.transfer_thread ? "own thread" : "on the scheduler");
   std::printf("%-10s %7s %9s %8s %9s %13s %14s %9s %10s\n", "kind",
               "readers", "GB/s", "x ref", "seconds", "peak RSS MiB",
               "RSS delta MiB", "pool MiB", "other CPU");
@@ -186,14 +188,16 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 "\"baseline_rss_mib\":%.1f,\"pool_mapped_mib\":%.1f,"
                 "\"ratio_to_reference\":%s,\"other_cpu_pct\":%.1f,"
                 "\"scheduler_threads\":%zu,"
-                "\"scheduler_policy\":\"%s\",\"forked\":%s,"
-                "\"checksum_ok\":true}\n",
+                "\"scheduler_policy\":\"%s\",\"transfer_thread\":%s,"
+                "\"forked\":%s,\"checksum_ok\":true}\n",
                 to_string(r.what), r.readers,
                 static_cast<unsigned long long>(opts.bytes), opts.runs,
                 r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
                 r.baseline_rss_mib, r.pool_mapped_mib,
                 r.ratio < 0 ? "null" : fmt("%.3f", r.ratio).c_str(),
-                r.foreign_cpu_pct, opts.scheduler_threads, opts.scheduler_policy.c_str(),
+                r.foreign_cpu_pct, opts.scheduler_threads,
+                opts.scheduler_policy.c_str(),
+                opts.transfer_thread ? "true" : "false",
                 opts.fork_rows ? "true" : "false");
   } else {
     std::printf("%-10s %7zu %9.2f %8s %9.3f %13.1f %14.1f %9s %9.0f%%\n",
@@ -210,9 +214,11 @@ void print_fanout_row(const options& opts, const row_summary& r) {
 
 void print_wakeup_header(const options& opts) {
   std::printf("\nwake-up latency: 1 byte, ping-pong, %zu iterations (+200 "
-              "warm-up), gap %llu us, median of %d run(s)\n",
+              "warm-up), gap %llu us, median of %d run(s); transfer actor: "
+              "%s\n",
               opts.wakeup_iterations,
-              static_cast<unsigned long long>(opts.wakeup_gap_us), opts.runs);
+              static_cast<unsigned long long>(opts.wakeup_gap_us), opts.runs,
+              opts.transfer_thread ? "own thread" : "on the scheduler");
   std::printf("%-10s %9s %9s %9s %9s %9s  %s\n", "impl", "p50 us", "p90 us",
               "p99 us", "max us", "mean us", "path");
   std::fflush(stdout);
@@ -224,11 +230,11 @@ void print_wakeup_row(const options& opts, const char* impl,
     std::printf("{\"bench\":\"wakeup\",\"impl\":\"%s\",\"iterations\":%zu,"
                 "\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
                 "\"p99_us\":%.2f,\"max_us\":%.2f,\"mean_us\":%.2f,"
-                "\"path\":\"%s\"}\n",
+                "\"transfer_thread\":%s,\"path\":\"%s\"}\n",
                 impl, opts.wakeup_iterations,
                 static_cast<unsigned long long>(opts.wakeup_gap_us),
                 opts.runs, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us,
-                path);
+                opts.transfer_thread ? "true" : "false", path);
   } else {
     std::printf("%-10s %9.2f %9.2f %9.2f %9.1f %9.2f  %s\n", impl, r.p50_us,
                 r.p90_us, r.p99_us, r.max_us, r.mean_us, path);
@@ -253,6 +259,7 @@ bool run_fanout(const options& opts) {
         cfg.source = &src;
         cfg.scheduler_threads = opts.scheduler_threads;
         cfg.scheduler_policy = opts.scheduler_policy;
+        cfg.transfer_thread = opts.transfer_thread;
         auto rec = run_row<fanout_record>(opts,
                                           [&] { return run_fanout_row(cfg); });
         if (!rec.ok) {
@@ -296,6 +303,7 @@ bool run_wakeups(const options& opts) {
   cfg.gap_us = opts.wakeup_gap_us;
   cfg.scheduler_threads = opts.scheduler_threads;
   cfg.scheduler_policy = opts.scheduler_policy;
+  cfg.transfer_thread = opts.transfer_thread;
   struct variant {
     const char* impl;
     const char* path;

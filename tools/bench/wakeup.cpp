@@ -166,7 +166,10 @@ wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
   setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
   caf::actor_system sys{sys_cfg};
   {
-    auto s = stream::make(sys, source::from_fd(data.release_read(), true));
+    stream_options sopts;
+    sopts.transfer_thread = cfg.transfer_thread;
+    auto s = stream::make(sys, source::from_fd(data.release_read(), true),
+                          sopts);
     if (!s) {
       wakeup_record rec;
       set_error(rec.error, "stream::make: " + render(s.error()));

@@ -5,8 +5,9 @@
 // - kernel: there is no writer handle yet, so the byte goes through a pipe
 //   read by a `source::from_fd` stream: write(2) on the pipe -> the
 //   source-reader actor's thread (poll + read) -> `next_slice` to the
-//   transfer actor (a CAF scheduler hop) -> the parked `slice_result` ->
-//   the blocking_reader's thread returns from `read()`.
+//   transfer actor (its own thread by default, `stream_options::
+//   transfer_thread`; else a CAF scheduler hop) -> the parked
+//   `slice_result` -> the blocking_reader's thread returns from `read()`.
 // - reference: a std::mutex + std::condition_variable byte buffer; the
 //   writer appends one byte and calls notify_one.
 //
@@ -25,8 +26,8 @@ namespace asyncstream::bench {
 
 /// Describes the kernel's wake-up path (printed with the results).
 constexpr const char* kernel_wakeup_path
-  = "pipe write -> source-reader thread (poll+read) -> transfer actor "
-    "(scheduler) -> blocking_reader::read() returns";
+  = "pipe write -> source-reader thread (poll+read) -> transfer actor -> "
+    "blocking_reader::read() returns";
 
 constexpr const char* reference_wakeup_path
   = "mutex+condvar: append 1 byte, notify_one -> reader returns from wait";
@@ -35,7 +36,8 @@ struct wakeup_config {
   std::size_t iterations = 10000;
   std::uint64_t gap_us = 0;
   std::size_t scheduler_threads = 2;
-  std::string scheduler_policy = "stealing";
+  std::string scheduler_policy = "sharing";
+  bool transfer_thread = true;
 };
 
 wakeup_record run_wakeup_kernel(const wakeup_config& cfg);
