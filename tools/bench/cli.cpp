@@ -80,6 +80,10 @@ Options:
                           that the waiting side has gone idle  [0]
   --scheduler-threads N   CAF scheduler workers (scheduler.max-threads) [2]
   --scheduler-policy P    CAF scheduler policy: sharing or stealing [sharing]
+  --warm-memory           pre-fault the stream's memory before the clock
+                          starts (chunk pool / reference arena): steady
+                          state of a long-running process, no first-touch
+                          page faults in the timed part
   --transfer-on-scheduler run the transfer actor on CAF's scheduler
                           (stream_options::transfer_thread = false)
   --no-fork               run every row in this process (for profilers;
@@ -152,6 +156,10 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (!no_value())
         return parse_status::error;
       opts.skip_fanout = true;
+    } else if (arg == "--warm-memory") {
+      if (!no_value())
+        return parse_status::error;
+      opts.warm_memory = true;
     } else if (arg == "--transfer-on-scheduler") {
       if (!no_value())
         return parse_status::error;

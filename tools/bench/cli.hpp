@@ -38,6 +38,10 @@ struct options {
   /// stream_options::transfer_thread: the transfer actor on its own thread
   /// (the library's default) or on CAF's scheduler.
   bool transfer_thread = true;
+  /// Touch the stream's memory before the clock starts (the chunk pool, or
+  /// the reference's chunk arena), as in a process that already ran a
+  /// stream: measures the steady state instead of first-touch page faults.
+  bool warm_memory = false;
   /// Run every row in a forked child (per-row peak RSS).
   bool fork_rows = true;
   /// Before each row, wait up to this many seconds for the machine to be

@@ -22,6 +22,7 @@ struct fanout_config {
   std::size_t scheduler_threads = 2;
   std::string scheduler_policy = "sharing";
   bool transfer_thread = true;
+  bool warm_memory = false;
 };
 
 fanout_record run_fanout_row(const fanout_config& cfg);

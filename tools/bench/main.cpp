@@ -170,10 +170,11 @@ row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
 void print_fanout_header(const options& opts) {
   std::printf("fan-out: %s stream, 64 KiB reads, one byte touched per 4 KiB, "
               "median of %d run(s); CAF scheduler: %zu %s worker(s); "
-              "transfer actor: %s\n",
+              "transfer actor: %s; memory: %s\n",
               format_size(opts.bytes).c_str(), opts.runs,
               opts.scheduler_threads, opts.scheduler_policy.c_str(),
-              opts.transfer_thread ? "own thread" : "on the scheduler");
+              opts.transfer_thread ? "own thread" : "on the scheduler",
+              opts.warm_memory ? "warm (pre-faulted)" : "fresh (first touch)");
   std::printf("%-10s %7s %9s %8s %9s %13s %14s %9s %10s\n", "kind",
               "readers", "GB/s", "x ref", "seconds", "peak RSS MiB",
               "RSS delta MiB", "pool MiB", "other CPU");
@@ -189,7 +190,7 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 "\"ratio_to_reference\":%s,\"other_cpu_pct\":%.1f,"
                 "\"scheduler_threads\":%zu,"
                 "\"scheduler_policy\":\"%s\",\"transfer_thread\":%s,"
-                "\"forked\":%s,\"checksum_ok\":true}\n",
+                "\"warm_memory\":%s,\"forked\":%s,\"checksum_ok\":true}\n",
                 to_string(r.what), r.readers,
                 static_cast<unsigned long long>(opts.bytes), opts.runs,
                 r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
@@ -198,6 +199,7 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 r.foreign_cpu_pct, opts.scheduler_threads,
                 opts.scheduler_policy.c_str(),
                 opts.transfer_thread ? "true" : "false",
+                opts.warm_memory ? "true" : "false",
                 opts.fork_rows ? "true" : "false");
   } else {
     std::printf("%-10s %7zu %9.2f %8s %9.3f %13.1f %14.1f %9s %9.0f%%\n",
@@ -260,6 +262,7 @@ bool run_fanout(const options& opts) {
         cfg.scheduler_threads = opts.scheduler_threads;
         cfg.scheduler_policy = opts.scheduler_policy;
         cfg.transfer_thread = opts.transfer_thread;
+        cfg.warm_memory = opts.warm_memory;
         auto rec = run_row<fanout_record>(opts,
                                           [&] { return run_fanout_row(cfg); });
         if (!rec.ok) {
