@@ -73,6 +73,9 @@ stream_options make_stream_options(const fanout_config& cfg) {
   stream_options opts;
   opts.block_size = read_size;
   opts.transfer_thread = cfg.transfer_thread;
+  // More than the default cap of readers: let them all in at once, so the
+  // row measures fan-out and not the readers monitor's queue.
+  opts.max_readers = std::max(opts.max_readers, cfg.readers);
   return opts;
 }
 
