@@ -2,6 +2,8 @@
 // coordinator through the public harness (asyncstream/testing/fixture.hpp).
 #include <doctest/doctest.h>
 
+#include <array>
+#include <optional>
 #include <string>
 
 #include <caf/event_based_actor.hpp>
@@ -381,6 +383,40 @@ TEST_CASE("async reader: reads a stream in an actor, step by step") {
   f.run();
   CHECK(got == data);
   CHECK(done);
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("async reader: a handler may drop the last reader handle") {
+  // A read served from held bytes runs its handler inside read(); here that
+  // handler destroys the only handle while the reader runs its queue.
+  fixture f;
+  struct holder {
+    std::optional<async_reader> reader;
+    std::array<char, 2> buf{};
+  };
+  auto h = std::make_shared<holder>();
+  bool called = false;
+  auto client = f.sys().spawn([&, h](caf::event_based_actor* self) {
+    async_reader::open(self, f.stream(), [h](auto r) {
+      REQUIRE(r);
+      h->reader = *r;
+      h->reader->read(h->buf.data(), 1, [](auto n) { REQUIRE(n); });
+    });
+    return caf::behavior{[&, h](int) {
+      // Served from the held second byte, inside this call.
+      h->reader->read(h->buf.data() + 1, 1, [&, h](auto n) {
+        REQUIRE(n);
+        called = true;
+        h->reader.reset(); // the last handle goes while the queue runs
+      });
+    }};
+  });
+  f.emit("xy");
+  f.run();
+  caf::anon_send(client, 1);
+  f.run();
+  CHECK(called);
+  CHECK(h->buf[1] == 'y');
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
 }
 

@@ -69,6 +69,8 @@ struct async_reader::state : std::enable_shared_from_this<state> {
   void pump() {
     if (running || waiting)
       return;
+    // A handler may drop the last handle of this reader while we run it.
+    auto keep = shared_from_this();
     running = true;
     while (!ops.empty() && !waiting) {
       if (ops.front()())
