@@ -34,4 +34,8 @@ source source::from_function(read_function fn) {
   return source{std::move(fn)};
 }
 
+source source::push() {
+  return source{push_source{}};
+}
+
 } // namespace asyncstream

@@ -10,6 +10,7 @@
 #include "asyncstream/error.hpp"
 #include "asyncstream/readers_monitor_actor.hpp"
 #include "asyncstream/source_reader_actor.hpp"
+#include "asyncstream/stream_writer.hpp"
 #include "asyncstream/transfer_actor.hpp"
 
 namespace asyncstream {
@@ -48,6 +49,9 @@ caf::expected<stream> stream::make(caf::actor_system& sys, source src,
   if (auto* buf = std::get_if<source::buffer_source>(&src.get())) {
     cfg.complete_body = slice{buf->bytes, 0, buf->size};
     pulled = false;
+  } else if (std::holds_alternative<source::push_source>(src.get())) {
+    core->writer_available = true;
+    pulled = false;
   }
   core->transfer = spawn_transfer(sys, std::move(cfg));
   core->monitor = spawn_readers_monitor(sys, opts.max_readers);
@@ -69,6 +73,20 @@ stream::open_reader(caf::timespan timeout, reader_options opts) const {
   if (!core_)
     return make_error(errc::invalid_argument, "invalid stream handle");
   return detail::open_blocking_reader(core_, timeout, opts);
+}
+
+// Defined in stream_writer.cpp.
+namespace detail {
+stream_writer make_writer(std::shared_ptr<stream_core> core);
+} // namespace detail
+
+caf::expected<stream_writer> stream::writer() const {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (!core_->writer_available.exchange(false))
+    return make_error(errc::invalid_argument,
+                      "not a pushed stream, or its writer was taken");
+  return detail::make_writer(core_);
 }
 
 caf::expected<stream_status> stream::status() const {

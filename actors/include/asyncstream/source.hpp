@@ -58,6 +58,9 @@ public:
   /// A blocking pull function.
   static source from_function(read_function fn);
 
+  /// No source: the bytes come from the stream's `stream_writer`.
+  static source push();
+
   /// @private
   struct fd_source {
     int fd;
@@ -71,7 +74,11 @@ public:
   };
 
   /// @private
-  using variant_type = std::variant<fd_source, buffer_source, read_function>;
+  struct push_source {};
+
+  /// @private
+  using variant_type
+    = std::variant<fd_source, buffer_source, read_function, push_source>;
 
   /// @private
   const variant_type& get() const noexcept {

@@ -32,6 +32,7 @@
 namespace asyncstream {
 
 class blocking_reader;
+class stream_writer;
 
 namespace detail {
 struct stream_core;
@@ -58,6 +59,10 @@ public:
   /// Opens a reader, waiting at most `timeout` for a slot (then `timeout`).
   caf::expected<blocking_reader> open_reader(caf::timespan timeout,
                                              reader_options opts = {}) const;
+
+  /// Hands out the writer of a stream made from `source::push()`; fails
+  /// for other streams and on a second call.
+  caf::expected<stream_writer> writer() const;
 
   /// Returns what is known right now (errors at once, not at their byte).
   caf::expected<stream_status> status() const;

@@ -31,6 +31,8 @@ struct stream_core {
   std::shared_ptr<source_control> control;
   stream_options options;
   std::atomic<bool> aborted{false};
+  /// Whether the stream is pushed and its writer was not handed out yet.
+  std::atomic<bool> writer_available{false};
   std::mutex close_mtx;
   std::optional<caf::error> close_result;
   /// The client a `close()` waits on, so `abort()` can release it.

@@ -1,0 +1,137 @@
+#include "asyncstream/stream_writer.hpp"
+
+#include <cstring>
+#include <mutex>
+
+#include <caf/send.hpp>
+
+#include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/error.hpp"
+
+namespace asyncstream {
+
+struct stream_writer::impl {
+  std::shared_ptr<detail::stream_core> core;
+  std::shared_ptr<chunk_pool> pool;
+  std::mutex mtx;
+  mutable_chunk_ptr current;
+  std::size_t filled = 0;
+  std::uint64_t written = 0;
+  bool closed = false;
+
+  /// Returns why no more bytes are accepted, if so (call with `mtx` held).
+  caf::error refusal() const {
+    if (closed)
+      return make_error(errc::closed, "write after close");
+    if (core->aborted.load())
+      return make_error(errc::canceled);
+    if (core->control->stopped())
+      return make_error(errc::closed, "the stream accepts no more bytes");
+    return {};
+  }
+
+  void publish(slice s) {
+    written += s.size();
+    caf::anon_send(core->transfer, next_slice{std::move(s)});
+  }
+
+  caf::error finish(caf::error err) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (closed)
+      return {};
+    closed = true;
+    current.reset();
+    caf::anon_send(core->transfer, source_end{std::move(err)});
+    return {};
+  }
+};
+
+namespace detail {
+
+stream_writer make_writer(std::shared_ptr<stream_core> core) {
+  auto ptr = std::make_unique<stream_writer::impl>();
+  auto& opts = core->options;
+  ptr->pool = opts.pool ? opts.pool : chunk_pool::shared(opts.chunk_size);
+  ptr->core = std::move(core);
+  return stream_writer{std::move(ptr)};
+}
+
+} // namespace detail
+
+stream_writer::stream_writer(std::unique_ptr<impl> ptr) noexcept
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+stream_writer::stream_writer(stream_writer&&) noexcept = default;
+
+stream_writer& stream_writer::operator=(stream_writer&& other) noexcept {
+  if (this != &other) {
+    if (impl_)
+      impl_->finish(make_error(errc::unexpected_end,
+                               "writer replaced without close"));
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+stream_writer::~stream_writer() {
+  if (impl_)
+    impl_->finish(make_error(errc::unexpected_end,
+                             "writer destroyed without close"));
+}
+
+caf::error stream_writer::write(const void* data, std::size_t n) {
+  auto& st = *impl_;
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (auto err = st.refusal())
+    return err;
+  auto* bytes = static_cast<const std::byte*>(data);
+  while (n > 0) {
+    if (!st.current || st.filled == st.current->capacity()) {
+      st.current = st.pool->acquire();
+      st.filled = 0;
+    }
+    auto k = std::min(n, st.current->capacity() - st.filled);
+    std::memcpy(st.current->mutable_data() + st.filled, bytes, k);
+    st.publish(slice{st.current, st.filled, k});
+    st.filled += k;
+    bytes += k;
+    n -= k;
+  }
+  return {};
+}
+
+caf::error stream_writer::write(slice s) {
+  auto& st = *impl_;
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (auto err = st.refusal())
+    return err;
+  if (!s.empty())
+    st.publish(std::move(s));
+  return {};
+}
+
+caf::error stream_writer::write(std::shared_ptr<const std::string> bytes) {
+  auto size = bytes->size();
+  return write(slice{adopt_buffer(std::move(bytes)), 0, size});
+}
+
+caf::error stream_writer::close() {
+  return impl_->finish(caf::error{});
+}
+
+caf::error stream_writer::close_with_error(caf::error err) {
+  if (!err)
+    return make_error(errc::invalid_argument, "close_with_error: no error");
+  return impl_->finish(std::move(err));
+}
+
+std::uint64_t stream_writer::written() const noexcept {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->written;
+}
+
+} // namespace asyncstream

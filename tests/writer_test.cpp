@@ -1,0 +1,194 @@
+// Writer (push) mode: a producer pushes bytes; readers read them at once,
+// at any time, each the whole stream.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "asyncstream/blocking_reader.hpp"
+#include "asyncstream/stream_writer.hpp"
+#include "test_support.hpp"
+
+using namespace asyncstream;
+using namespace asyncstream::test;
+
+TEST_SUITE("writer") {
+
+TEST_CASE_FIXTURE(system_fixture, "written bytes reach readers at once") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  auto r = s->open_reader();
+  REQUIRE(r);
+  REQUIRE_FALSE(w->write("hello", 5));
+  char buf[16];
+  auto n = r->read_exact(buf, 5); // published without waiting for more
+  REQUIRE(n);
+  CHECK(std::string(buf, *n) == "hello");
+  REQUIRE_FALSE(w->write(" world", 6));
+  REQUIRE_FALSE(w->close());
+  auto rest = read_all(*r);
+  REQUIRE(rest);
+  CHECK(*rest == " world");
+  auto late = s->open_reader(); // after close: the whole stream
+  REQUIRE(late);
+  auto all = read_all(*late);
+  REQUIRE(all);
+  CHECK(*all == "hello world");
+  CHECK(w->written() == 11);
+  auto len = s->wait();
+  REQUIRE(len);
+  CHECK(*len == 11);
+}
+
+TEST_CASE_FIXTURE(system_fixture, "large writes cross chunk borders") {
+  stream_options opts;
+  opts.chunk_size = 4096;
+  auto s = stream::make(sys, source::push(), opts);
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  auto data = pattern(100000, 3);
+  for (std::size_t i = 0; i < data.size(); i += 7001)
+    REQUIRE_FALSE(w->write(data.data() + i, std::min<std::size_t>(
+                                              7001, data.size() - i)));
+  REQUIRE_FALSE(w->close());
+  auto r = s->open_reader();
+  REQUIRE(r);
+  auto got = read_all(*r, 3000);
+  REQUIRE(got);
+  CHECK(*got == data);
+}
+
+TEST_CASE_FIXTURE(system_fixture, "close_with_error fails readers at its byte") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  REQUIRE_FALSE(w->write("abc", 3));
+  REQUIRE_FALSE(w->close_with_error(make_error(errc::io_error, "upstream")));
+  auto r = s->open_reader();
+  REQUIRE(r);
+  char buf[8];
+  auto n = r->read(buf, 8);
+  REQUIRE(n);
+  CHECK(std::string(buf, *n) == "abc");
+  auto err = r->read(buf, 8);
+  REQUIRE_FALSE(err);
+  CHECK(is(err.error(), errc::io_error));
+  CHECK(is(w->close_with_error(caf::error{}), errc::invalid_argument));
+}
+
+TEST_CASE_FIXTURE(system_fixture, "a handed-over buffer is not copied") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  auto buf = std::make_shared<const std::string>("no copy");
+  REQUIRE_FALSE(w->write(buf));
+  REQUIRE_FALSE(w->close());
+  auto r = s->open_reader();
+  REQUIRE(r);
+  auto xs = r->read_slices(100);
+  REQUIRE(xs);
+  REQUIRE(xs->size() == 1);
+  CHECK(reinterpret_cast<const char*>(xs->front().data()) == buf->data());
+}
+
+TEST_CASE_FIXTURE(system_fixture, "writing after close fails clearly") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  REQUIRE_FALSE(w->close());
+  CHECK(is(w->write("x", 1), errc::closed));
+  CHECK_FALSE(w->close()); // a second close is a no-op
+  auto again = s->writer(); // one writer per stream
+  REQUIRE_FALSE(again);
+  CHECK(is(again.error(), errc::invalid_argument));
+  auto pulled = stream::make(sys, source::from_bytes(std::string("x")));
+  REQUIRE(pulled);
+  CHECK_FALSE(pulled->writer()); // not a pushed stream
+}
+
+TEST_CASE_FIXTURE(system_fixture, "writes after abort or capacity fail") {
+  stream_options opts;
+  opts.capacity = 4;
+  auto s = stream::make(sys, source::push(), opts);
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  REQUIRE_FALSE(w->write("abcdef", 6)); // accepted, cut at 4 by the stream
+  auto len = s->wait(); // the stream is final once the cut is processed
+  REQUIRE_FALSE(len);
+  CHECK(is(len.error(), errc::buffer_full));
+  CHECK(is(w->write("g", 1), errc::closed));
+  auto s2 = stream::make(sys, source::push());
+  REQUIRE(s2);
+  auto w2 = s2->writer();
+  REQUIRE(w2);
+  s2->abort();
+  CHECK(is(w2->write("x", 1), errc::canceled));
+}
+
+TEST_CASE_FIXTURE(system_fixture, "a writer dropped without close fails") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  {
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(w->write("partial", 7));
+  }
+  auto r = s->open_reader();
+  REQUIRE(r);
+  char buf[16];
+  auto n = r->read(buf, 16);
+  REQUIRE(n);
+  CHECK(*n == 7);
+  auto err = r->read(buf, 16); // never a complete-looking stream
+  REQUIRE_FALSE(err);
+  CHECK(is(err.error(), errc::unexpected_end));
+}
+
+TEST_CASE_FIXTURE(system_fixture, "writers on several threads are safe") {
+  // Each thread writes records "<thread><seq>" of 8 bytes; every record must
+  // arrive whole, and every thread's records in its order.
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  constexpr int threads = 8;
+  constexpr int records = 2000;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < records; ++i) {
+        char rec[8];
+        std::snprintf(rec, sizeof(rec), "%d%06d", t, i);
+        rec[7] = '\n';
+        CHECK_FALSE(w->write(rec, 8));
+      }
+    });
+  auto r = s->open_reader();
+  REQUIRE(r);
+  for (auto& t : ts)
+    t.join();
+  REQUIRE_FALSE(w->close());
+  auto all = read_all(*r, 1000);
+  REQUIRE(all);
+  REQUIRE(all->size() == threads * records * 8);
+  std::vector<int> next(threads, 0);
+  for (std::size_t off = 0; off < all->size(); off += 8) {
+    auto rec = all->substr(off, 8);
+    REQUIRE(rec[7] == '\n');
+    int t = rec[0] - '0';
+    REQUIRE(t >= 0);
+    REQUIRE(t < threads);
+    CHECK(std::stoi(rec.substr(1, 6)) == next[t]);
+    ++next[t];
+  }
+  for (int t = 0; t < threads; ++t)
+    CHECK(next[t] == records);
+}
+
+} // TEST_SUITE
