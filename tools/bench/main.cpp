@@ -14,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -314,11 +315,13 @@ bool run_wakeups(const options& opts) {
   };
   variant variants[] = {
     {"kernel", kernel_wakeup_path, run_wakeup_kernel},
+    {"writer", writer_wakeup_path, run_wakeup_writer},
     {"reference", reference_wakeup_path, run_wakeup_reference},
   };
-  std::vector<std::vector<wakeup_record>> results(2);
+  constexpr std::size_t n_variants = std::size(variants);
+  std::vector<std::vector<wakeup_record>> results(n_variants);
   for (int run = 1; run <= opts.runs; ++run) {
-    for (std::size_t v = 0; v < 2; ++v) {
+    for (std::size_t v = 0; v < n_variants; ++v) {
       auto rec = run_row<wakeup_record>(opts,
                                         [&] { return variants[v].fn(cfg); });
       if (!rec.ok) {
@@ -336,7 +339,7 @@ bool run_wakeups(const options& opts) {
   }
   if (!opts.json)
     print_wakeup_header(opts);
-  for (std::size_t v = 0; v < 2; ++v) {
+  for (std::size_t v = 0; v < n_variants; ++v) {
     auto& rs = results[v];
     if (rs.empty())
       continue;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "asyncstream/error.hpp"
 #include "asyncstream/source.hpp"
 #include "asyncstream/stream.hpp"
+#include "asyncstream/stream_writer.hpp"
 
 #include "system.hpp"
 
@@ -149,7 +151,11 @@ wakeup_record collect(const std::vector<clock::time_point>& sent,
 
 } // namespace
 
-wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
+namespace {
+
+/// Runs the kernel's variants: `pushed` writes through a `stream_writer`,
+/// otherwise through a pipe that a source reader pulls.
+wakeup_record run_kernel_variant(const wakeup_config& cfg, bool pushed) {
   auto total = cfg.iterations + warmup_iterations;
   std::vector<clock::time_point> sent(total);
   std::vector<clock::time_point> got(total);
@@ -157,7 +163,7 @@ wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
   std::string reader_error;
   pipe_pair data;
   pipe_pair ack;
-  if (!data.open() || !ack.open()) {
+  if ((!pushed && !data.open()) || !ack.open()) {
     wakeup_record rec;
     set_error(rec.error, std::string{"pipe: "} + std::strerror(errno));
     return rec;
@@ -168,12 +174,24 @@ wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
   {
     stream_options sopts;
     sopts.transfer_thread = cfg.transfer_thread;
-    auto s = stream::make(sys, source::from_fd(data.release_read(), true),
+    auto s = stream::make(sys,
+                          pushed ? source::push()
+                                 : source::from_fd(data.release_read(), true),
                           sopts);
     if (!s) {
       wakeup_record rec;
       set_error(rec.error, "stream::make: " + render(s.error()));
       return rec;
+    }
+    std::optional<stream_writer> writer;
+    if (pushed) {
+      auto w = s->writer();
+      if (!w) {
+        wakeup_record rec;
+        set_error(rec.error, "stream::writer: " + render(w.error()));
+        return rec;
+      }
+      writer.emplace(std::move(*w));
     }
     std::thread reader{[&] {
       auto r = s->open_reader();
@@ -200,15 +218,30 @@ wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
     char c = 0;
     if (read_byte(ack.fds[0], c) && c == ack_ok) {
       writer_error = drive(cfg, ack.fds[0], sent, [&] {
+        if (writer)
+          return !writer->write("b", 1);
         return write_byte(data.fds[1], 'b');
       });
     }
     if (!writer_error.empty())
       s->abort(); // wakes the reader with `canceled`
     reader.join();
-    data.close_write(); // the source reader sees the end of the pipe
+    if (writer)
+      writer->close();
+    else
+      data.close_write(); // the source reader sees the end of the pipe
   }
   return collect(sent, got, writer_error, reader_error);
+}
+
+} // namespace
+
+wakeup_record run_wakeup_kernel(const wakeup_config& cfg) {
+  return run_kernel_variant(cfg, false);
+}
+
+wakeup_record run_wakeup_writer(const wakeup_config& cfg) {
+  return run_kernel_variant(cfg, true);
 }
 
 wakeup_record run_wakeup_reference(const wakeup_config& cfg) {

@@ -2,12 +2,14 @@
 // read returns. Ping-pong: the reader acknowledges through a pipe before the
 // writer sends the next byte, so every iteration measures one wake-up.
 //
-// - kernel: there is no writer handle yet, so the byte goes through a pipe
-//   read by a `source::from_fd` stream: write(2) on the pipe -> the
+// - kernel: the byte goes through a pipe read by a `source::from_fd`
+//   stream (the pulled path): write(2) on the pipe -> the
 //   source-reader actor's thread (poll + read) -> `next_slice` to the
 //   transfer actor (its own thread by default, `stream_options::
 //   transfer_thread`; else a CAF scheduler hop) -> the parked
 //   `slice_result` -> the blocking_reader's thread returns from `read()`.
+// - writer: the pushed path: `stream_writer::write` of one byte ->
+//   `next_slice` to the transfer actor -> the blocking_reader returns.
 // - reference: a std::mutex + std::condition_variable byte buffer; the
 //   writer appends one byte and calls notify_one.
 //
@@ -29,6 +31,10 @@ constexpr const char* kernel_wakeup_path
   = "pipe write -> source-reader thread (poll+read) -> transfer actor -> "
     "blocking_reader::read() returns";
 
+constexpr const char* writer_wakeup_path
+  = "stream_writer::write -> transfer actor -> blocking_reader::read() "
+    "returns";
+
 constexpr const char* reference_wakeup_path
   = "mutex+condvar: append 1 byte, notify_one -> reader returns from wait";
 
@@ -41,6 +47,8 @@ struct wakeup_config {
 };
 
 wakeup_record run_wakeup_kernel(const wakeup_config& cfg);
+
+wakeup_record run_wakeup_writer(const wakeup_config& cfg);
 
 wakeup_record run_wakeup_reference(const wakeup_config& cfg);
 
