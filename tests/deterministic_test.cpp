@@ -214,6 +214,66 @@ TEST_CASE("rule 8: a source that fits its capacity exactly ends cleanly") {
   CHECK_FALSE(p.error());
 }
 
+TEST_CASE("rule 9: both edges of a retention window are exact") {
+  stream_options opts;
+  opts.retention = 10;
+  fixture f{opts};
+  auto& early = f.add_probe();
+  early.request(0, 4); // answered before the window moves
+  f.run();
+  f.emit("0123456789");
+  f.run();
+  f.emit("ABCDEF"); // 16 bytes written: 6..15 are kept
+  f.run();
+  auto& from6 = f.add_probe();
+  from6.request(6, 100);
+  auto& from5 = f.add_probe();
+  from5.request(5, 100);
+  auto& from16 = f.add_probe();
+  from16.request(16, 100);
+  f.run();
+  CHECK(from6.received() == "6789ABCDEF");
+  CHECK(is(from5.error(), errc::data_loss));
+  CHECK(render(from5.error()).find("1 byte lost") != std::string::npos);
+  CHECK(from16.outstanding() == 1); // beyond the live end: waits
+  CHECK(early.received() == "0123"); // a held slice stays valid
+  auto st = f.status();
+  CHECK(st.oldest == 6);
+  CHECK(st.size == 16);
+  f.end();
+  f.run();
+  CHECK(from16.ended()); // beyond the end of a finished stream: the end
+  auto& from0 = f.add_probe();
+  from0.request(0, 1);
+  f.run();
+  CHECK(is(from0.error(), errc::data_loss));
+  CHECK(render(from0.error()).find("6 bytes lost") != std::string::npos);
+}
+
+TEST_CASE("rule 9: a reader that falls out of the window learns it there") {
+  stream_options opts;
+  opts.retention = 8;
+  opts.chunk_size = 4096;
+  fixture f{opts};
+  auto& slow = f.add_probe();
+  slow.request(0, 4);
+  f.emit("abcdefgh");
+  f.run();
+  CHECK(slow.received() == "abcd");
+  f.emit("ijklmnop"); // the window moves on while the slow reader stalls
+  f.run();
+  slow.read_all(4, 4); // it goes on at offset 4: lost
+  f.run();
+  CHECK(is(slow.error(), errc::data_loss));
+  CHECK(render(slow.error()).find("4 bytes lost") != std::string::npos);
+  auto& fast = f.add_probe();
+  fast.read_all(8, 3); // the fast reader is untouched
+  f.end();
+  f.run();
+  CHECK(fast.received() == "ijklmnop");
+  CHECK(fast.ended());
+}
+
 TEST_CASE("rule 10: canceling one reader wakes only that reader") {
   fixture f;
   auto& a = f.add_probe();

@@ -155,6 +155,32 @@ TEST_CASE("body index collects exactly the requested window") {
   CHECK(out.empty());
 }
 
+TEST_CASE("body index forgets its oldest bytes exactly") {
+  body_index body;
+  auto c = make_chunk("0123456789ABCDEF");
+  body.append(slice{c, 0, 10});
+  body.append(slice{make_chunk("ABCDEF"), 0, 6});
+  std::vector<slice> held;
+  body.collect(0, 16, held); // a reader's slices, taken before the drop
+  body.drop_front(6);
+  CHECK(body.begin() == 6);
+  CHECK(body.size() == 16);
+  std::vector<slice> out;
+  CHECK(body.collect(6, 100, out) == 10);
+  CHECK(concat(out) == "6789ABCDEF");
+  out.clear();
+  CHECK(body.collect(5, 100, out) == 0); // below the window
+  body.drop_front(12);
+  CHECK(body.extents() == 1); // the first chunk is out of the index
+  out.clear();
+  CHECK(body.collect(12, 2, out) == 2);
+  CHECK(concat(out) == "CD");
+  CHECK(concat(held) == "0123456789ABCDEF"); // still valid
+  body.drop_front(100); // clamped to the size
+  CHECK(body.begin() == 16);
+  CHECK(body.extents() == 0);
+}
+
 TEST_CASE("pending index hands out ready requests in offset order") {
   pending_index<int> idx;
   idx.add(1, 30, 5, 100);

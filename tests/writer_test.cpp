@@ -191,4 +191,29 @@ TEST_CASE_FIXTURE(system_fixture, "writers on several threads are safe") {
     CHECK(next[t] == records);
 }
 
+TEST_CASE_FIXTURE(system_fixture, "rule 9: a reader recovers from data loss") {
+  stream_options opts;
+  opts.retention = 10;
+  auto s = stream::make(sys, source::push(), opts);
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  REQUIRE_FALSE(w->write("0123456789ABCDEF", 16));
+  REQUIRE_FALSE(w->close());
+  REQUIRE(s->wait());
+  auto r = s->open_reader();
+  REQUIRE(r);
+  char buf[32];
+  auto lost = r->read(buf, sizeof(buf));
+  REQUIRE_FALSE(lost);
+  CHECK(is(lost.error(), errc::data_loss));
+  CHECK(r->position() == 0);
+  auto st = s->status();
+  REQUIRE(st);
+  REQUIRE(r->seek(static_cast<std::int64_t>(st->oldest), whence::start));
+  auto n = r->read_exact(buf, sizeof(buf));
+  REQUIRE(n);
+  CHECK(std::string(buf, *n) == "6789ABCDEF");
+}
+
 } // TEST_SUITE

@@ -48,6 +48,15 @@ struct transfer_state {
     }
     if (max_size == 0)
       return res;
+    if (offset < body.begin()) {
+      auto lost = body.begin() - offset;
+      res.error = make_error(errc::data_loss,
+                             std::to_string(lost) + " byte"
+                               + (lost == 1 ? "" : "s") + " lost: offset "
+                               + std::to_string(offset) + ", oldest kept "
+                               + std::to_string(body.begin()));
+      return res;
+    }
     res.size = body.collect(offset, static_cast<std::size_t>(max_size),
                             res.slices);
     if (final && offset + res.size >= body.size()) {
@@ -64,6 +73,7 @@ struct transfer_state {
   stream_status status() const {
     stream_status st;
     st.size = body.size();
+    st.oldest = body.begin();
     st.final = final;
     st.error = final_error;
     st.declared_length = options.declared_length;
@@ -106,10 +116,12 @@ struct transfer_state {
     auto room = limit - body.size();
     if (s.size() > room) {
       body.append(s.subslice(0, static_cast<std::size_t>(room)));
+      trim();
       finalize(limit_error());
       return;
     }
     body.append(std::move(s));
+    trim();
     if (options.declared_length && body.size() == *options.declared_length) {
       // The declared length is reached: the stream is complete, whatever
       // more the source would have produced.
@@ -117,6 +129,12 @@ struct transfer_state {
       return;
     }
     serve_ready();
+  }
+
+  /// Drops what falls out of the retention window.
+  void trim() {
+    if (options.retention && body.size() - body.begin() > *options.retention)
+      body.drop_front(body.size() - *options.retention);
   }
 
   /// The error for bytes past `limit`.

@@ -21,9 +21,31 @@ void body_index::append(slice s) {
   size_ += n;
 }
 
+void body_index::drop_front(std::uint64_t offset) {
+  if (offset > size_)
+    offset = size_;
+  if (offset <= begin_)
+    return;
+  begin_ = offset;
+  while (!extents_.empty()) {
+    auto& first = extents_.front();
+    auto end = first.start + first.bytes.size();
+    if (end <= offset) {
+      extents_.pop_front();
+      continue;
+    }
+    if (first.start < offset) {
+      auto cut = static_cast<std::size_t>(offset - first.start);
+      first.bytes.remove_prefix(cut);
+      first.start = offset;
+    }
+    break;
+  }
+}
+
 std::size_t body_index::collect(std::uint64_t offset, std::size_t max_size,
                                 std::vector<slice>& out) const {
-  if (offset >= size_ || max_size == 0)
+  if (offset >= size_ || offset < begin_ || max_size == 0)
     return 0;
   // First extent whose start is greater than offset, then step back one.
   auto i = std::upper_bound(extents_.begin(), extents_.end(), offset,

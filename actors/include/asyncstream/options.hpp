@@ -28,6 +28,13 @@ struct stream_options {
   /// shorter source fails with `unexpected_end`, a longer one is cut.
   std::optional<std::uint64_t> declared_length;
 
+  /// Retention window: keep only the newest `retention` bytes; older ones
+  /// are dropped as new ones arrive (untethered: the source is never held
+  /// back). Offsets stay absolute; a read below the oldest kept byte fails
+  /// with `data_loss`, saying how many bytes were lost. Slices a reader
+  /// already holds stay valid. None: keep everything.
+  std::optional<std::uint64_t> retention;
+
   /// Readers open at once; the next open waits for a slot.
   std::size_t max_readers = 100;
 

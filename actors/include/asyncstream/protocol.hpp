@@ -57,8 +57,10 @@ struct source_end {
 
 /// What is known about a stream right now.
 struct stream_status {
-  /// Bytes published so far.
+  /// Bytes published so far (the offset one past the newest byte).
   std::uint64_t size = 0;
+  /// Offset of the oldest byte still kept (0 without a retention window).
+  std::uint64_t oldest = 0;
   /// Whether the stream reached its final state (end or error).
   bool final = false;
   /// The stream's error, reported at once (not delayed to its byte).

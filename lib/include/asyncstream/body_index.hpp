@@ -1,11 +1,14 @@
 // body_index: the published bytes of a stream, as a list of slices keyed by
 // stream offset.
 //
-// Contract: owned by one actor (the transfer actor), not thread-safe. It only
-// grows at the end (`append`), never copies bytes, and answers "which slices
-// cover [offset, offset + n)" in O(log C + k) for C chunks and k slices
-// returned. Adjacent appends into the same chunk merge into one extent, so a
-// chunk filled by many small reads still costs one index entry.
+// Contract: owned by one actor (the transfer actor), not thread-safe. It grows
+// at the end (`append`) and may forget its oldest bytes (`drop_front`, for a
+// retention window); offsets stay absolute. It never copies bytes and answers
+// "which slices cover [offset, offset + n)" in O(log C + k) for C chunks and
+// k slices returned. Adjacent appends into the same chunk merge into one
+// extent, so a chunk filled by many small reads still costs one index entry.
+// Dropping bytes releases the index's share of their chunks; slices handed
+// out earlier keep theirs.
 #pragma once
 
 #include <cstddef>
@@ -23,10 +26,19 @@ public:
   /// Appends `s` at the current end of the body.
   void append(slice s);
 
-  /// Returns the number of bytes published so far.
+  /// Returns the number of bytes published so far (the offset one past the
+  /// newest byte).
   std::uint64_t size() const noexcept {
     return size_;
   }
+
+  /// Returns the offset of the oldest byte still held.
+  std::uint64_t begin() const noexcept {
+    return begin_;
+  }
+
+  /// Forgets every byte below `offset` (clamped to `size()`).
+  void drop_front(std::uint64_t offset);
 
   /// Returns the number of index entries (for tests).
   std::size_t extents() const noexcept {
@@ -34,7 +46,8 @@ public:
   }
 
   /// Appends to `out` the slices covering `[offset, offset + max_size)`
-  /// clipped to the published bytes, and returns how many bytes they hold.
+  /// clipped to the held bytes, and returns how many bytes they hold (0 for
+  /// an offset below `begin()`).
   std::size_t collect(std::uint64_t offset, std::size_t max_size,
                       std::vector<slice>& out) const;
 
@@ -46,6 +59,7 @@ private:
 
   std::deque<extent> extents_;
   std::uint64_t size_ = 0;
+  std::uint64_t begin_ = 0;
 };
 
 } // namespace asyncstream
