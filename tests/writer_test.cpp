@@ -2,6 +2,9 @@
 // at any time, each the whole stream.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "asyncstream/blocking_reader.hpp"
@@ -214,6 +217,133 @@ TEST_CASE_FIXTURE(system_fixture, "rule 9: a reader recovers from data loss") {
   auto n = r->read_exact(buf, sizeof(buf));
   REQUIRE(n);
   CHECK(std::string(buf, *n) == "6789ABCDEF");
+}
+
+TEST_CASE_FIXTURE(system_fixture, "tethered: the slowest reader holds back") {
+  stream_options opts;
+  opts.retention = 100;
+  opts.policy = retention_policy::tethered;
+  auto s = stream::make(sys, source::push(), opts);
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  auto slow = s->open_reader();
+  REQUIRE(slow);
+  char buf[1000];
+  // The slow reader asks for offset 0 once, then stalls there.
+  std::thread first_byte([&] { CHECK(slow->read_at(buf, 1, 0)); });
+  REQUIRE_FALSE(w->write("x", 1));
+  first_byte.join();
+  auto data = pattern(1000, 5);
+  data[0] = 'x';
+  std::thread producer([&] {
+    CHECK_FALSE(w->write(data.data() + 1, 999)); // blocks at offset 100
+    CHECK_FALSE(w->close());
+  });
+  // Another reader sees the first 100 bytes: the window's worth past the
+  // slow reader's offset, and no more.
+  reader_options ropts;
+  ropts.timeout = caf::timespan{std::chrono::milliseconds{50}};
+  auto fast = s->open_reader(ropts);
+  REQUIRE(fast);
+  auto n = fast->read_exact(buf, 100);
+  REQUIRE(n);
+  CHECK(*n == 100);
+  auto more = fast->read(buf, 1); // byte 100 is held back
+  REQUIRE_FALSE(more);
+  CHECK(is(more.error(), errc::timeout));
+  auto st = s->status();
+  REQUIRE(st);
+  CHECK(st->size == 100);
+  CHECK(st->oldest == 0); // nothing the slow reader needs was dropped
+  slow->close(); // it lets go: the producer goes on as `fast` reads
+  std::string rest;
+  for (;;) {
+    auto k = fast->read(buf, sizeof(buf));
+    if (!k && is(k.error(), errc::timeout))
+      continue;
+    REQUIRE(k);
+    if (*k == 0)
+      break;
+    rest.append(buf, *k);
+  }
+  producer.join();
+  CHECK(rest == data.substr(100));
+}
+
+TEST_CASE_FIXTURE(system_fixture, "tethered: writer, slow reader, 50 fast") {
+  // Nothing is lost: every reader's checksum matches, while the stream never
+  // holds more than the window past the slow reader.
+  constexpr std::size_t size = 4 << 20;
+  constexpr std::uint64_t window = 256 * 1024;
+  stream_options opts;
+  opts.retention = window;
+  opts.policy = retention_policy::tethered;
+  opts.chunk_size = 64 * 1024;
+  auto s = stream::make(sys, source::push(), opts);
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  auto data = pattern(size, 9);
+  // Every reader asks for byte 0 before the bulk is written (a reader
+  // counts from its first request), so the window is tethered from the start.
+  REQUIRE_FALSE(w->write(data.data(), 1));
+  std::mutex mtx;
+  std::condition_variable cv;
+  int ready = 0;
+  auto arrive = [&] {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++ready;
+    cv.notify_all();
+  };
+  std::vector<std::thread> threads;
+  std::vector<std::string> got(51);
+  std::atomic<bool> bound_ok{true};
+  for (int i = 0; i < 51; ++i) {
+    threads.emplace_back([&, i] {
+      reader_options ropts;
+      ropts.prefetch = i == 0 ? 1024 : 64 * 1024;
+      auto r = s->open_reader(ropts);
+      if (!r) {
+        arrive();
+        return;
+      }
+      std::string out(1, '\0');
+      CHECK(r->read_exact(out.data(), 1)); // first request: tracked from 0
+      arrive();
+      std::string buf(i == 0 ? 1000 : 65536, '\0');
+      std::size_t reads = 0;
+      for (;;) {
+        auto n = r->read(buf.data(), buf.size());
+        if (!n) {
+          out += "error: " + render(n.error());
+          break;
+        }
+        if (*n == 0)
+          break;
+        out.append(buf.data(), *n);
+        if (i == 0 && ++reads % 256 == 0) {
+          auto st = s->status(); // the slow reader bounds the stream
+          if (st && st->size > r->position() + window + 1024)
+            bound_ok = false;
+        }
+      }
+      got[i] = std::move(out);
+    });
+  }
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [&] { return ready == 51; });
+  }
+  for (std::size_t off = 1; off < size; off += 10000)
+    REQUIRE_FALSE(w->write(data.data() + off,
+                           std::min<std::size_t>(10000, size - off)));
+  REQUIRE_FALSE(w->close());
+  for (auto& t : threads)
+    t.join();
+  for (int i = 0; i < 51; ++i)
+    CHECK(got[i] == data); // no data_loss for anyone
+  CHECK(bound_ok);
 }
 
 } // TEST_SUITE

@@ -38,7 +38,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
   /// Maps CAF's request timeout to ours and drops the parked request.
   caf::error on_request_error(caf::error err) {
     if (err == caf::sec::request_timeout) {
-      caf::anon_send(core->transfer, cancel_atom::value, id);
+      caf::anon_send(core->transfer, withdraw_atom::value, id);
       return make_error(errc::timeout);
     }
     return err;

@@ -58,7 +58,7 @@ struct blocking_reader::impl {
   /// Answers our abandoned request at the transfer actor (the answer is
   /// dropped by its request id), so it does not stay parked.
   void drop_parked() {
-    caf::anon_send(core->transfer, cancel_atom::value, id);
+    caf::anon_send(core->transfer, withdraw_atom::value, id);
   }
 
   /// Makes sure bytes are held at the position. Returns false at the end.

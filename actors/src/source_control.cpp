@@ -22,6 +22,29 @@ void source_control::stop() noexcept {
     return;
   std::uint64_t one = 1;
   [[maybe_unused]] auto res = ::write(fd_, &one, sizeof(one));
+  { std::lock_guard<std::mutex> guard{mtx_}; }
+  cv_.notify_all();
+}
+
+void source_control::allow(std::uint64_t end) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (end == allowed_)
+      return;
+    allowed_ = end;
+  }
+  cv_.notify_all();
+}
+
+bool source_control::wait_for_room(std::uint64_t offset) {
+  std::unique_lock<std::mutex> guard{mtx_};
+  cv_.wait(guard, [&] { return offset < allowed_ || stopped(); });
+  return !stopped();
+}
+
+std::uint64_t source_control::allowed() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return allowed_;
 }
 
 } // namespace asyncstream::detail

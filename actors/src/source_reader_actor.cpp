@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -72,14 +73,18 @@ void source_reader(caf::blocking_actor* self, source src,
   }
   mutable_chunk_ptr current;
   std::size_t filled = 0;
+  std::uint64_t total = 0;
   for (;;) {
-    if (ctl->stopped())
+    // A tethered window holds the source back until readers move on.
+    if (!ctl->wait_for_room(total))
       break;
     if (!current || filled == current->capacity()) {
       current = pool->acquire();
       filled = 0;
     }
-    auto max = std::min(block, current->capacity() - filled);
+    auto room = ctl->allowed() - total;
+    auto max = static_cast<std::size_t>(
+      std::min<std::uint64_t>({block, current->capacity() - filled, room}));
     auto* buf = current->mutable_data() + filled;
     read_outcome res;
     bool stopped = false;
@@ -94,6 +99,7 @@ void source_reader(caf::blocking_actor* self, source src,
     if (res.size > 0) {
       self->send(transfer, next_slice{slice{current, filled, res.size}});
       filled += res.size;
+      total += res.size;
     }
     if (res.error || res.eof) {
       self->send(transfer, source_end{std::move(res.error)});

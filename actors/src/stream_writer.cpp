@@ -1,5 +1,7 @@
 #include "asyncstream/stream_writer.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -18,7 +20,7 @@ struct stream_writer::impl {
   std::mutex mtx;
   mutable_chunk_ptr current;
   std::size_t filled = 0;
-  std::uint64_t written = 0;
+  std::atomic<std::uint64_t> written{0};
   bool closed = false;
 
   /// Returns why no more bytes are accepted, if so (call with `mtx` held).
@@ -33,7 +35,7 @@ struct stream_writer::impl {
   }
 
   void publish(slice s) {
-    written += s.size();
+    written.fetch_add(s.size(), std::memory_order_relaxed);
     caf::anon_send(core->transfer, next_slice{std::move(s)});
   }
 
@@ -89,12 +91,17 @@ caf::error stream_writer::write(const void* data, std::size_t n) {
   if (auto err = st.refusal())
     return err;
   auto* bytes = static_cast<const std::byte*>(data);
+  auto& ctl = *st.core->control;
   while (n > 0) {
+    // A tethered window holds the producer back until readers move on.
+    if (!ctl.wait_for_room(st.written))
+      return st.refusal();
     if (!st.current || st.filled == st.current->capacity()) {
       st.current = st.pool->acquire();
       st.filled = 0;
     }
-    auto k = std::min(n, st.current->capacity() - st.filled);
+    auto room = ctl.allowed() - st.written;
+    auto k = std::min({n, st.current->capacity() - st.filled, room});
     std::memcpy(st.current->mutable_data() + st.filled, bytes, k);
     st.publish(slice{st.current, st.filled, k});
     st.filled += k;
@@ -109,8 +116,12 @@ caf::error stream_writer::write(slice s) {
   std::lock_guard<std::mutex> guard{st.mtx};
   if (auto err = st.refusal())
     return err;
-  if (!s.empty())
-    st.publish(std::move(s));
+  if (s.empty())
+    return {};
+  // Handed-over bytes are published whole once the window has room at all.
+  if (!st.core->control->wait_for_room(st.written))
+    return st.refusal();
+  st.publish(std::move(s));
   return {};
 }
 
@@ -130,8 +141,8 @@ caf::error stream_writer::close_with_error(caf::error err) {
 }
 
 std::uint64_t stream_writer::written() const noexcept {
-  std::lock_guard<std::mutex> guard{impl_->mtx};
-  return impl_->written;
+  // Not under the mutex: a writer held back by a tethered window holds it.
+  return impl_->written.load(std::memory_order_relaxed);
 }
 
 } // namespace asyncstream

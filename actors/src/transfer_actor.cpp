@@ -1,6 +1,8 @@
 #include "asyncstream/transfer_actor.hpp"
 
 #include <limits>
+#include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,11 @@ struct transfer_state {
   bool final = false;
   caf::error final_error;
   bool aborted = false;
+  /// Tethered window: the offset each reader asked for last, and the same
+  /// offsets ordered (the smallest holds the window back).
+  std::unordered_map<std::uint64_t, std::multiset<std::uint64_t>::iterator>
+    reader_pos;
+  std::multiset<std::uint64_t> positions;
 
   static inline const char* name = "asyncstream.transfer";
 
@@ -131,10 +138,58 @@ struct transfer_state {
     serve_ready();
   }
 
-  /// Drops what falls out of the retention window.
+  bool tethered() const {
+    return options.retention
+           && options.policy == retention_policy::tethered;
+  }
+
+  /// Drops what falls out of the retention window (never what a tethered
+  /// reader still needs).
   void trim() {
-    if (options.retention && body.size() - body.begin() > *options.retention)
-      body.drop_front(body.size() - *options.retention);
+    if (!options.retention || body.size() - body.begin() <= *options.retention)
+      return;
+    auto cut = body.size() - *options.retention;
+    if (tethered() && !positions.empty() && *positions.begin() < cut)
+      cut = *positions.begin();
+    body.drop_front(cut);
+  }
+
+  /// Tethered: the producer may fill up to the slowest reader + window.
+  void update_credit() {
+    if (!tethered() || !control)
+      return;
+    if (positions.empty())
+      control->allow(std::numeric_limits<std::uint64_t>::max());
+    else
+      control->allow(*positions.begin() + *options.retention);
+  }
+
+  /// Tethered: records that `reader` asked for `offset`.
+  void track(std::uint64_t reader, std::uint64_t offset) {
+    if (!tethered())
+      return;
+    auto i = reader_pos.find(reader);
+    if (i != reader_pos.end()) {
+      if (*i->second == offset)
+        return;
+      positions.erase(i->second);
+      i->second = positions.insert(offset);
+    } else {
+      reader_pos.emplace(reader, positions.insert(offset));
+    }
+    trim();
+    update_credit();
+  }
+
+  /// Tethered: `reader` no longer holds the window back.
+  void untrack(std::uint64_t reader) {
+    auto i = reader_pos.find(reader);
+    if (i == reader_pos.end())
+      return;
+    positions.erase(i->second);
+    reader_pos.erase(i);
+    trim();
+    update_credit();
   }
 
   /// The error for bytes past `limit`.
@@ -227,6 +282,7 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
   return {
     [self](const slice_request& req) -> caf::result<slice_result> {
       auto& st = self->state;
+      st.track(req.reader, req.offset);
       bool ready = false;
       auto res = st.answer(req.offset, req.max_size, ready);
       if (ready)
@@ -248,6 +304,10 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
     },
     [self](cancel_atom, std::uint64_t reader) {
       self->state.fail_reader(reader, make_error(errc::closed));
+      self->state.untrack(reader);
+    },
+    [self](withdraw_atom, std::uint64_t reader) {
+      self->state.fail_reader(reader, make_error(errc::timeout));
     },
     [self](abort_atom) { self->state.abort(); },
     [self](close_atom) {

@@ -12,6 +12,16 @@ namespace asyncstream {
 
 class chunk_pool;
 
+/// What a retention window does about a slow reader.
+enum class retention_policy {
+  /// Old bytes are dropped on time; a slow reader gets `data_loss` when it
+  /// reaches them. The source is never held back.
+  untethered,
+  /// The source waits until the slowest reader has moved on: nothing is
+  /// lost. A reader counts from its first request until it is closed.
+  tethered,
+};
+
 /// How a stream stores and limits its bytes.
 struct stream_options {
   /// Largest single read from a pulled source (one `read(2)`).
@@ -29,11 +39,13 @@ struct stream_options {
   std::optional<std::uint64_t> declared_length;
 
   /// Retention window: keep only the newest `retention` bytes; older ones
-  /// are dropped as new ones arrive (untethered: the source is never held
-  /// back). Offsets stay absolute; a read below the oldest kept byte fails
-  /// with `data_loss`, saying how many bytes were lost. Slices a reader
-  /// already holds stay valid. None: keep everything.
+  /// are dropped as new ones arrive. Offsets stay absolute; a read below the
+  /// oldest kept byte fails with `data_loss`, saying how many bytes were
+  /// lost. Slices a reader already holds stay valid. None: keep everything.
   std::optional<std::uint64_t> retention;
+
+  /// Untethered (drop on time) or tethered (hold the source back).
+  retention_policy policy = retention_policy::untethered;
 
   /// Readers open at once; the next open waits for a slot.
   std::size_t max_readers = 100;

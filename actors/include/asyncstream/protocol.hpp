@@ -77,6 +77,7 @@ using abort_atom = caf::atom_constant<caf::atom("as_abort")>;
 using close_atom = caf::atom_constant<caf::atom("as_close")>;
 using shutdown_atom = caf::atom_constant<caf::atom("as_shutdn")>;
 using cancel_atom = caf::atom_constant<caf::atom("as_cancel")>;
+using withdraw_atom = caf::atom_constant<caf::atom("as_wdraw")>;
 using open_atom = caf::atom_constant<caf::atom("as_open")>;
 using wait_zero_atom = caf::atom_constant<caf::atom("as_wzero")>;
 using refuse_atom = caf::atom_constant<caf::atom("as_refuse")>;
@@ -93,8 +94,11 @@ using transfer_actor = caf::typed_actor<
   // Stream-wide queries: now, and once final.
   caf::replies_to<status_atom>::with<stream_status>,
   caf::replies_to<wait_atom>::with<stream_status>,
-  // Answers reader `id`'s parked requests with `closed`.
+  // Reader `id` closed: answers its parked requests with `closed`.
   caf::reacts_to<cancel_atom, std::uint64_t>,
+  // Reader `id` gave up waiting (a timeout): answers its parked requests
+  // with `timeout`; the reader stays open (and keeps a tethered window).
+  caf::reacts_to<withdraw_atom, std::uint64_t>,
   // Fails every pending and later read with `canceled`, stops the source.
   caf::reacts_to<abort_atom>,
   // Graceful close: stops the source; the body stays readable.

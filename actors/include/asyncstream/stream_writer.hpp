@@ -10,6 +10,9 @@
 //   and each sees the whole stream.
 // - Thread-safe: one mutex orders the writes of several threads; the bytes
 //   of one call stay contiguous in the stream.
+// - With a tethered retention window a write blocks while the stream holds
+//   a window's worth past the slowest reader (it holds the mutex meanwhile;
+//   `abort()` on the stream releases it with `canceled`).
 // - `close()` ends the stream after the bytes written; `close_with_error`
 //   fails it there (readers see the error at that byte). Writing after
 //   either fails with `errc::closed`; so does writing after `abort()` or

@@ -1,10 +1,18 @@
-// source_control: the stop switch shared by a stream and its source reader.
+// source_control: the stop switch and the flow-control credit shared by a
+// stream, its source reader and its writer.
 //
 // Contract: thread-safe. `stop()` may be called from any thread any number
-// of times; it wakes a `poll(2)` on `fd()` and sets `stopped()`.
+// of times; it wakes a `poll(2)` on `fd()`, sets `stopped()` and releases
+// `wait_for_room`. The credit is the offset the producer may fill up to
+// (a tethered retention window moves it as the slowest reader moves on);
+// without a tethered window it is unlimited.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <limits>
+#include <mutex>
 
 namespace asyncstream::detail {
 
@@ -29,9 +37,22 @@ public:
     return fd_;
   }
 
+  /// Lets the producer fill the stream up to offset `end` (exclusive).
+  void allow(std::uint64_t end);
+
+  /// Blocks until the producer may write at `offset` (returns true) or the
+  /// stream is stopped (returns false).
+  bool wait_for_room(std::uint64_t offset);
+
+  /// Returns the offset the producer may fill up to.
+  std::uint64_t allowed() const;
+
 private:
   int fd_;
   std::atomic<bool> stopped_{false};
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::uint64_t allowed_ = std::numeric_limits<std::uint64_t>::max();
 };
 
 } // namespace asyncstream::detail
