@@ -77,18 +77,9 @@ TEST_CASE_FIXTURE(system_fixture, "actors read a live stream to its end") {
 
 TEST_CASE_FIXTURE(system_fixture, "actors see errors at their byte") {
   auto data = pattern(7777, 2);
-  auto pos = std::make_shared<std::size_t>(0);
-  auto s = stream::make(
-    sys, source::from_function([=](std::byte* buf, std::size_t max) {
-      auto n = std::min(max, data.size() - *pos);
-      std::memcpy(buf, data.data() + *pos, n);
-      *pos += n;
-      read_outcome res;
-      res.size = n;
-      if (*pos == data.size())
-        res.error = make_error(errc::io_error, "late failure");
-      return res;
-    }));
+  auto s = stream::make(sys, scripted(data, 65536,
+                                      make_error(errc::io_error,
+                                                 "late failure")));
   REQUIRE(s);
   for (std::size_t step : {1000u, 7777u, 100000u}) {
     auto got = read_in_actor(sys, *s, step).get();

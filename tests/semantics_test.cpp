@@ -16,32 +16,6 @@ using namespace asyncstream;
 using namespace asyncstream::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-/// A function source that yields `data` in pieces of `step`, then ends or
-/// fails with `err`.
-source scripted(std::string data, std::size_t step,
-                caf::error err = caf::error{}) {
-  auto pos = std::make_shared<std::size_t>(0);
-  auto bytes = std::make_shared<std::string>(std::move(data));
-  return source::from_function(
-    [=](std::byte* buf, std::size_t max) -> read_outcome {
-      auto n = std::min({max, step, bytes->size() - *pos});
-      std::memcpy(buf, bytes->data() + *pos, n);
-      *pos += n;
-      read_outcome res;
-      res.size = n;
-      if (*pos == bytes->size()) {
-        if (err)
-          res.error = err;
-        else
-          res.eof = true;
-      }
-      return res;
-    });
-}
-
-} // namespace
 
 TEST_SUITE("semantics") {
 

@@ -4,6 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -12,6 +15,7 @@
 
 #include "asyncstream/blocking_reader.hpp"
 #include "asyncstream/error.hpp"
+#include "asyncstream/source.hpp"
 #include "asyncstream/stream.hpp"
 
 namespace asyncstream::test {
@@ -72,6 +76,29 @@ inline std::string pattern(std::size_t n, int seed = 0) {
   for (std::size_t i = 0; i < n; ++i)
     out[i] = static_cast<char>((i * 131 + seed * 17 + (i >> 9)) & 0xff);
   return out;
+}
+
+/// A function source that yields `data` in pieces of `step`, then ends or
+/// fails with `err`.
+inline source scripted(std::string data, std::size_t step,
+                       caf::error err = caf::error{}) {
+  auto pos = std::make_shared<std::size_t>(0);
+  auto bytes = std::make_shared<std::string>(std::move(data));
+  return source::from_function(
+    [=](std::byte* buf, std::size_t max) -> read_outcome {
+      auto n = std::min({max, step, bytes->size() - *pos});
+      std::memcpy(buf, bytes->data() + *pos, n);
+      *pos += n;
+      read_outcome res;
+      res.size = n;
+      if (*pos == bytes->size()) {
+        if (err)
+          res.error = err;
+        else
+          res.eof = true;
+      }
+      return res;
+    });
 }
 
 /// Reads `r` to its end with reads of `step` bytes.
