@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -272,6 +273,52 @@ TEST_CASE("rule 9: a reader that falls out of the window learns it there") {
   f.run();
   CHECK(fast.received() == "ijklmnop");
   CHECK(fast.ended());
+}
+
+TEST_CASE("demand-driven: the credit follows the furthest request") {
+  constexpr auto unlimited = std::numeric_limits<std::uint64_t>::max();
+  stream_options opts;
+  opts.read_ahead = 100;
+  fixture f{opts};
+  CHECK(f.credit() == 100); // before anyone asks: the read-ahead alone
+  auto& p = f.add_probe();
+  p.request(0, 10);
+  f.run();
+  CHECK(f.credit() == 110);
+  p.request(500, 20);
+  p.request(50, 1); // not further: no change
+  f.run();
+  CHECK(f.credit() == 620);
+  caf::anon_send(f.transfer(), release_atom::value);
+  f.run();
+  CHECK(f.credit() == unlimited);
+}
+
+TEST_CASE("tethered: the credit follows the slowest open reader") {
+  constexpr auto unlimited = std::numeric_limits<std::uint64_t>::max();
+  stream_options opts;
+  opts.retention = 1000;
+  opts.policy = retention_policy::tethered;
+  fixture f{opts};
+  CHECK(f.credit() == unlimited); // nobody reading: nothing holds it back
+  auto& slow = f.add_probe();
+  auto& fast = f.add_probe();
+  slow.request(10, 1);
+  fast.request(300, 1);
+  f.run();
+  CHECK(f.credit() == 1010);
+  slow.request(200, 1);
+  f.run();
+  CHECK(f.credit() == 1200);
+  caf::anon_send(f.transfer(), withdraw_atom::value, slow.id());
+  f.run();
+  CHECK(f.credit() == 1200); // a timed-out wait keeps the reader tethered
+  slow.cancel(); // closed: the fast reader holds the window now
+  f.run();
+  CHECK(f.credit() == 1300);
+  fast.cancel();
+  f.run();
+  CHECK(f.credit() == unlimited);
 }
 
 TEST_CASE("rule 10: canceling one reader wakes only that reader") {

@@ -153,6 +153,11 @@ caf::error stream::close() {
   return result;
 }
 
+void stream::release() {
+  if (core_)
+    caf::anon_send(core_->transfer, release_atom::value);
+}
+
 void stream::abort() {
   if (!core_)
     return;

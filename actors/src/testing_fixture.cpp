@@ -173,6 +173,10 @@ probe& fixture::add_probe() {
   return *probes_.back();
 }
 
+std::uint64_t fixture::credit() const {
+  return stream_.core()->control->allowed();
+}
+
 stream_status fixture::status() {
   auto log = std::make_shared<stream_status>();
   auto asker = sys_->spawn([log, t = transfer()](caf::event_based_actor* self) {

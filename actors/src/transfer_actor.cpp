@@ -1,5 +1,6 @@
 #include "asyncstream/transfer_actor.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -39,6 +40,10 @@ struct transfer_state {
   std::unordered_map<std::uint64_t, std::multiset<std::uint64_t>::iterator>
     reader_pos;
   std::multiset<std::uint64_t> positions;
+  /// Demand-driven reading: one past the furthest byte any reader asked for,
+  /// and whether the limit was lifted.
+  std::uint64_t furthest = 0;
+  bool released = false;
 
   static inline const char* name = "asyncstream.transfer";
 
@@ -154,14 +159,43 @@ struct transfer_state {
     body.drop_front(cut);
   }
 
-  /// Tethered: the producer may fill up to the slowest reader + window.
+  static std::uint64_t saturating_add(std::uint64_t x, std::uint64_t y) {
+    auto max = std::numeric_limits<std::uint64_t>::max();
+    return x > max - y ? max : x + y;
+  }
+
+  /// Publishes how far the producer may fill: up to the slowest reader plus
+  /// the window (tethered), and up to the furthest demand plus the read-ahead
+  /// (demand-driven); unlimited otherwise.
   void update_credit() {
-    if (!tethered() || !control)
+    if (!control)
       return;
-    if (positions.empty())
-      control->allow(std::numeric_limits<std::uint64_t>::max());
-    else
-      control->allow(*positions.begin() + *options.retention);
+    auto credit = std::numeric_limits<std::uint64_t>::max();
+    if (tethered() && !positions.empty())
+      credit = std::min(credit, saturating_add(*positions.begin(),
+                                               *options.retention));
+    if (options.read_ahead && !released)
+      credit = std::min(credit, saturating_add(furthest, *options.read_ahead));
+    control->allow(credit);
+  }
+
+  /// Demand-driven: records that a reader asked for [offset, offset + n).
+  void demand(std::uint64_t offset, std::uint64_t n) {
+    if (!options.read_ahead || released)
+      return;
+    auto end = saturating_add(offset, n);
+    if (end <= furthest)
+      return;
+    furthest = end;
+    update_credit();
+  }
+
+  /// Demand-driven: lets the source read to the end.
+  void release() {
+    if (released)
+      return;
+    released = true;
+    update_credit();
   }
 
   /// Tethered: records that `reader` asked for `offset`.
@@ -279,10 +313,12 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
   } else if (st.options.declared_length && *st.options.declared_length == 0) {
     st.finalize(caf::error{});
   }
+  st.update_credit(); // the initial read-ahead, if any
   return {
     [self](const slice_request& req) -> caf::result<slice_result> {
       auto& st = self->state;
       st.track(req.reader, req.offset);
+      st.demand(req.offset, req.max_size);
       bool ready = false;
       auto res = st.answer(req.offset, req.max_size, ready);
       if (ready)
@@ -296,6 +332,7 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
     [self](status_atom) -> stream_status { return self->state.status(); },
     [self](wait_atom) -> caf::result<stream_status> {
       auto& st = self->state;
+      st.release(); // waiting for the end needs the whole source
       if (st.final)
         return st.status();
       auto rp = self->make_response_promise<stream_status>();
@@ -309,6 +346,7 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
     [self](withdraw_atom, std::uint64_t reader) {
       self->state.fail_reader(reader, make_error(errc::timeout));
     },
+    [self](release_atom) { self->state.release(); },
     [self](abort_atom) { self->state.abort(); },
     [self](close_atom) {
       auto& st = self->state;

@@ -47,6 +47,13 @@ struct stream_options {
   /// Untethered (drop on time) or tethered (hold the source back).
   retention_policy policy = retention_policy::untethered;
 
+  /// Demand-driven reading: the source reads at most `read_ahead` bytes past
+  /// the furthest byte any reader has asked for (a request's offset plus its
+  /// size). `wait()`, an end-relative seek (both need the end) and
+  /// `stream::release()` lift the limit for good. None: read as fast as the
+  /// source gives.
+  std::optional<std::uint64_t> read_ahead;
+
   /// Readers open at once; the next open waits for a slot.
   std::size_t max_readers = 100;
 

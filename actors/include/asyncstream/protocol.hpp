@@ -78,6 +78,7 @@ using close_atom = caf::atom_constant<caf::atom("as_close")>;
 using shutdown_atom = caf::atom_constant<caf::atom("as_shutdn")>;
 using cancel_atom = caf::atom_constant<caf::atom("as_cancel")>;
 using withdraw_atom = caf::atom_constant<caf::atom("as_wdraw")>;
+using release_atom = caf::atom_constant<caf::atom("as_release")>;
 using open_atom = caf::atom_constant<caf::atom("as_open")>;
 using wait_zero_atom = caf::atom_constant<caf::atom("as_wzero")>;
 using refuse_atom = caf::atom_constant<caf::atom("as_refuse")>;
@@ -99,6 +100,8 @@ using transfer_actor = caf::typed_actor<
   // Reader `id` gave up waiting (a timeout): answers its parked requests
   // with `timeout`; the reader stays open (and keeps a tethered window).
   caf::reacts_to<withdraw_atom, std::uint64_t>,
+  // Lifts a demand-driven read-ahead limit for good.
+  caf::reacts_to<release_atom>,
   // Fails every pending and later read with `canceled`, stops the source.
   caf::reacts_to<abort_atom>,
   // Graceful close: stops the source; the body stays readable.

@@ -74,6 +74,10 @@ public:
   /// stop the source. Returns the stream's error, if any. Idempotent.
   caf::error close();
 
+  /// Lifts a demand-driven read-ahead limit for good: the source reads on
+  /// to its end (a no-op without `stream_options::read_ahead`).
+  void release();
+
   /// Fails every pending and later read with `canceled` and stops the
   /// source. Idempotent; a `close()` waiting for readers returns
   /// `canceled` at once, and so does every later `close()`.

@@ -187,6 +187,10 @@ public:
   /// Asks the transfer actor for its status and runs until answered.
   stream_status status();
 
+  /// Returns the offset the producer may fill up to right now (flow control
+  /// of a tethered window or a read-ahead limit; the maximum otherwise).
+  std::uint64_t credit() const;
+
 private:
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
