@@ -27,8 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${ASYNCSTREAM_BUILD_DIR:-build}
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 JOBS=${ASYNCSTREAM_JOBS:-$(nproc)}
-PACKAGES=(cmake ninja-build g++ libcaf-dev doctest-dev
-          libboost-program-options-dev)
+PACKAGES=(cmake ninja-build g++ libcaf-dev doctest-dev)
 
 # -- helpers ------------------------------------------------------------------
 
