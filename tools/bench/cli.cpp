@@ -18,6 +18,10 @@ const char* to_string(kind k) noexcept {
       return "zerocopy";
     case kind::reference:
       return "reference";
+    case kind::writer:
+      return "writer";
+    case kind::untethered:
+      return "untethered";
   }
   return "?";
 }
@@ -70,8 +74,10 @@ Options:
                                                                [256M]
   --runs R                repeat each row R times, report the median  [1]
   --kinds LIST            fan-out kinds, comma separated, any of
-                          blocking,actor,zerocopy,reference
+                          blocking,actor,zerocopy,reference,writer,
+                          untethered (the last two only when asked for)
                                                  [blocking,actor,zerocopy,reference]
+  --window SIZE           retention window of the untethered kind  [64M]
   --json                  one JSON object per row on stdout (no table)
   --skip-fanout           run only the wake-up benchmark
   --skip-wakeup           run only the fan-out benchmark
@@ -100,10 +106,20 @@ Kinds:
   reference  one std::mutex + std::condition_variable chunk list; a writer
              thread appends copied 64 KiB chunks, N threads memcpy each
              chunk into their own buffer
+  writer     push mode: source::push(), one producer thread copies the
+             source bytes in with stream_writer::write (64 KiB per call)
+             and closes; N blocking readers as in "blocking"
+  untethered push mode as "writer" with an untethered retention window of
+             --window bytes; reader 0 is stalled (reads 1 byte, waits for
+             the close, must then get data_loss when --bytes > --window),
+             the other N-1 read everything; GB/s counts those N-1 only.
+             Meant for N = 100; skipped for N < 2
 
 Output: a table on stdout (progress on stderr), or with --json lines like
   {"bench":"fanout","impl":"blocking","readers":100,"bytes":268435456,
    "gbps":20.1,"peak_rss_mib":530.2,"ratio_to_reference":2.1,...}
+  {"bench":"writer","impl":"blocking","readers":100,...}
+  {"bench":"untethered","impl":"fast","readers":100,"window":67108864,...}
   {"bench":"wakeup","impl":"kernel","p50_us":12.3,"p99_us":40.1,...}
 Exit status: 0 on success, 1 if a checksum or a row failed, 2 on bad usage.
 )";
@@ -185,6 +201,13 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (!parse_size(value, n) || n == 0)
         return bad("size");
       opts.bytes = n;
+    } else if (arg == "--window") {
+      if (!need_value())
+        return parse_status::error;
+      std::uint64_t n = 0;
+      if (!parse_size(value, n) || n == 0)
+        return bad("size");
+      opts.window = n;
     } else if (arg == "--runs") {
       if (!need_value())
         return parse_status::error;
@@ -205,6 +228,10 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
           opts.kinds.push_back(kind::zerocopy);
         else if (item == "reference")
           opts.kinds.push_back(kind::reference);
+        else if (item == "writer")
+          opts.kinds.push_back(kind::writer);
+        else if (item == "untethered")
+          opts.kinds.push_back(kind::untethered);
         else
           return bad("kind");
       }

@@ -14,14 +14,18 @@
 
 namespace asyncstream::bench {
 
-/// The reader kinds of the fan-out benchmark.
-enum class kind { blocking, actor, zerocopy, reference };
+/// The reader kinds of the fan-out benchmark. `writer` and `untethered` feed
+/// the stream from a producer thread through `stream_writer` (push mode);
+/// they are not in the default --kinds.
+enum class kind { blocking, actor, zerocopy, reference, writer, untethered };
 
 const char* to_string(kind k) noexcept;
 
 struct options {
   std::vector<std::size_t> readers{1, 10, 100};
   std::uint64_t bytes = std::uint64_t{256} << 20;
+  /// Retention window of the `untethered` kind (stream_options::retention).
+  std::uint64_t window = std::uint64_t{64} << 20;
   int runs = 1;
   bool json = false;
   std::vector<kind> kinds{kind::blocking, kind::actor, kind::zerocopy,

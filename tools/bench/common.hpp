@@ -99,6 +99,11 @@ struct fanout_record {
   double pool_mapped_mib = 0;
   /// 1 if every reader saw exactly the source's bytes and checksum.
   int ok = 0;
+  /// kind::untethered: 1 if the stalled reader got data_loss.
+  int stalled_data_loss = 0;
+  /// kind::untethered: bytes the stalled reader read (all checked) before
+  /// the data_loss error or the end.
+  std::uint64_t stalled_read_bytes = 0;
   /// What went wrong, if anything.
   char error[512] = {};
 };

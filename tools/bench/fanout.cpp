@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "asyncstream/error.hpp"
 #include "asyncstream/source.hpp"
 #include "asyncstream/stream.hpp"
+#include "asyncstream/stream_writer.hpp"
 
 #include "system.hpp"
 
@@ -248,8 +250,10 @@ void reference_reader(reference_store& st, reader_out& out) {
 
 // -- checks -------------------------------------------------------------------
 
-std::string check(const std::vector<reader_out>& outs, const source_data& src) {
-  for (std::size_t i = 0; i < outs.size(); ++i) {
+/// Checks readers `first`, `first + 1`, ... of `outs`.
+std::string check(const std::vector<reader_out>& outs, const source_data& src,
+                  std::size_t first = 0) {
+  for (std::size_t i = first; i < outs.size(); ++i) {
     auto& o = outs[i];
     if (!o.error.empty())
       return "reader " + std::to_string(i) + ": " + o.error;
@@ -354,6 +358,184 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
   return rec;
 }
 
+// -- writer and untethered: a pushed stream fed by a producer thread ---------
+
+/// Checksum of the first `n` source bytes as a reader computes it.
+std::uint64_t prefix_checksum(const source_data& src, std::uint64_t n) {
+  reader_tally t;
+  t.touch(src.bytes.data(), static_cast<std::size_t>(n));
+  return t.sum;
+}
+
+/// One reader of a pushed stream: the "blocking" loop, with an optional
+/// stall (read 1 byte, wait for `stall_until`, read on). Arrives at
+/// `opened` once its open returned, whatever it returned.
+void pushed_loop(const stream& s, reader_out& out, int& data_loss,
+                 countdown& opened, const std::shared_future<void>* stall_until) {
+  auto r = s.open_reader();
+  opened.arrive();
+  if (!r) {
+    out.error = "open_reader: " + render(r.error());
+    return;
+  }
+  std::unique_ptr<std::byte[]> buf{new std::byte[read_size]};
+  auto fail = [&](const char* what, const caf::error& err) {
+    data_loss = is(err, errc::data_loss) ? 1 : 0;
+    out.error = std::string{what} + " at offset " + std::to_string(out.tally.pos)
+                + ": " + render(err);
+  };
+  if (stall_until != nullptr) {
+    auto n = r->read(buf.get(), 1);
+    if (!n) {
+      fail("read", n.error());
+      return;
+    }
+    out.tally.touch(buf.get(), *n);
+    stall_until->wait();
+  }
+  for (;;) {
+    auto n = r->read(buf.get(), read_size);
+    if (!n) {
+      fail("read", n.error());
+      return;
+    }
+    if (*n == 0)
+      return;
+    out.tally.touch(buf.get(), *n);
+  }
+}
+
+fanout_record run_push_row(const fanout_config& cfg) {
+  fanout_record rec;
+  rec.baseline_rss_mib = proc_status_mib("VmRSS");
+  const auto& src = *cfg.source;
+  const bool untethered = cfg.what == kind::untethered;
+  if (untethered && cfg.readers < 2) {
+    set_error(rec.error, "the untethered kind needs at least 2 readers");
+    return rec;
+  }
+  // Reader 0 of the untethered kind is the stalled one.
+  const std::size_t first_fast = untethered ? 1 : 0;
+  std::vector<reader_out> outs(cfg.readers);
+  std::vector<int> losses(cfg.readers, 0);
+  caf::actor_system_config sys_cfg;
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
+  caf::actor_system sys{sys_cfg};
+  auto opts = make_stream_options(cfg);
+  if (untethered) {
+    opts.retention = cfg.window;
+    opts.policy = retention_policy::untethered;
+  }
+  if (cfg.warm_memory)
+    warm_pool(opts.chunk_size,
+              untethered ? static_cast<std::size_t>(std::min<std::uint64_t>(
+                src.bytes.size(), cfg.window))
+                         : src.bytes.size());
+  std::string producer_error;
+  {
+    std::promise<void> closed_promise;
+    std::shared_future<void> closed = closed_promise.get_future().share();
+    countdown opened{cfg.readers};
+    cpu_meter meter;
+    auto t0 = clock::now();
+    auto s = stream::make(sys, source::push(), opts);
+    if (!s) {
+      set_error(rec.error, "stream::make: " + render(s.error()));
+      return rec;
+    }
+    auto w = s->writer();
+    if (!w) {
+      set_error(rec.error, "stream::writer: " + render(w.error()));
+      return rec;
+    }
+    std::vector<std::thread> threads;
+    threads.reserve(cfg.readers);
+    for (std::size_t i = 0; i < cfg.readers; ++i) {
+      const std::shared_future<void>* stall
+        = untethered && i == 0 ? &closed : nullptr;
+      threads.emplace_back([&s, &outs, &losses, &opened, stall, i] {
+        pushed_loop(*s, outs[i], losses[i], opened, stall);
+      });
+    }
+    // The producer starts once every reader has opened at offset 0: with a
+    // retention window, a reader that opened late would find the start gone.
+    std::thread producer{[&] {
+      opened.wait();
+      const auto* data = src.bytes.data();
+      auto size = src.bytes.size();
+      for (std::size_t off = 0; off < size; off += read_size) {
+        auto n = std::min(read_size, size - off);
+        if (auto err = w->write(data + off, n)) {
+          producer_error = "write at offset " + std::to_string(off) + ": "
+                           + render(err);
+          break;
+        }
+      }
+      if (auto err = w->close(); err && producer_error.empty())
+        producer_error = "close: " + render(err);
+      closed_promise.set_value();
+    }};
+    for (std::size_t i = first_fast; i < cfg.readers; ++i)
+      threads[i].join();
+    auto t1 = clock::now();
+    finish_record(rec, meter, t0, t1);
+    rec.pool_mapped_mib
+      = static_cast<double>(
+          chunk_pool::shared(opts.chunk_size)->stats().mapped_bytes)
+        / (1024.0 * 1024.0);
+    producer.join();
+    for (std::size_t i = 0; i < first_fast; ++i)
+      threads[i].join();
+    // The stalled reader's read-on may have raised the peak a little.
+    rec.peak_rss_mib = proc_status_mib("VmHWM");
+  }
+  if (!producer_error.empty()) {
+    set_error(rec.error, "producer: " + producer_error);
+    return rec;
+  }
+  for (std::size_t i = first_fast; i < cfg.readers; ++i) {
+    if (losses[i] != 0) {
+      set_error(rec.error,
+                "fast reader " + std::to_string(i)
+                  + " fell behind the retention window (data_loss): "
+                  + outs[i].error);
+      return rec;
+    }
+  }
+  auto err = check(outs, src, first_fast);
+  if (err.empty() && untethered) {
+    auto& st = outs[0];
+    rec.stalled_read_bytes = st.tally.pos;
+    reader_options ropts;
+    // Bytes the stalled reader may still get after the window moved on: the
+    // slices it already holds (up to one prefetch) and the chunk granularity
+    // of the drop.
+    auto slack = cfg.window + opts.chunk_size + ropts.prefetch;
+    if (losses[0] != 0 && src.bytes.size() <= cfg.window) {
+      err = "stalled reader: data_loss though bytes <= window: " + st.error;
+    } else if (losses[0] != 0) {
+      rec.stalled_data_loss = 1;
+      if (st.tally.sum != prefix_checksum(src, st.tally.pos))
+        err = "stalled reader: checksum of the " + std::to_string(st.tally.pos)
+              + " bytes before data_loss is wrong";
+    } else if (!st.error.empty()) {
+      err = "stalled reader: expected data_loss, got " + st.error;
+    } else if (src.bytes.size() > slack) {
+      err = "stalled reader: read all " + std::to_string(st.tally.pos)
+            + " bytes, expected data_loss (bytes > window)";
+    } else {
+      err = check({st}, src);
+      if (!err.empty())
+        err = "stalled reader: " + err;
+    }
+  }
+  if (!err.empty())
+    set_error(rec.error, err);
+  else
+    rec.ok = 1;
+  return rec;
+}
+
 fanout_record run_reference_row(const fanout_config& cfg) {
   fanout_record rec;
   rec.baseline_rss_mib = proc_status_mib("VmRSS");
@@ -394,6 +576,8 @@ fanout_record run_reference_row(const fanout_config& cfg) {
 fanout_record run_fanout_row(const fanout_config& cfg) {
   if (cfg.what == kind::reference)
     return run_reference_row(cfg);
+  if (cfg.what == kind::writer || cfg.what == kind::untethered)
+    return run_push_row(cfg);
   return run_kernel_row(cfg);
 }
 

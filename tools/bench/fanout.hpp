@@ -23,6 +23,8 @@ struct fanout_config {
   std::string scheduler_policy = "sharing";
   bool transfer_thread = true;
   bool warm_memory = false;
+  /// Retention window of kind::untethered.
+  std::uint64_t window = std::uint64_t{64} << 20;
 };
 
 fanout_record run_fanout_row(const fanout_config& cfg);

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli.hpp"
@@ -143,7 +144,16 @@ struct row_summary {
   double pool_mapped_mib = 0;
   double foreign_cpu_pct = 0;
   double ratio = -1; // < 0: no reference in this run
+  /// kind::untethered: the stalled reader of the last run.
+  int stalled_data_loss = 0;
+  std::uint64_t stalled_read_bytes = 0;
 };
+
+/// Readers whose bytes a row's GB/s counts: all but the stalled one of the
+/// untethered kind.
+std::size_t counted_readers(kind what, std::size_t readers) {
+  return what == kind::untethered && readers > 0 ? readers - 1 : readers;
+}
 
 row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
                       const std::vector<fanout_record>& runs) {
@@ -158,13 +168,18 @@ row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
     foreign.push_back(r.foreign_cpu_pct);
   }
   sum.seconds = median(secs);
-  sum.gbps = static_cast<double>(readers) * static_cast<double>(bytes)
+  sum.gbps = static_cast<double>(counted_readers(what, readers))
+             * static_cast<double>(bytes)
              / sum.seconds / 1e9;
   sum.peak_rss_mib = median(peak);
   sum.baseline_rss_mib = median(base);
   sum.rss_delta_mib = median(delta);
   sum.pool_mapped_mib = median(pool);
   sum.foreign_cpu_pct = median(foreign);
+  if (!runs.empty()) {
+    sum.stalled_data_loss = runs.back().stalled_data_loss;
+    sum.stalled_read_bytes = runs.back().stalled_read_bytes;
+  }
   return sum;
 }
 
@@ -182,18 +197,42 @@ void print_fanout_header(const options& opts) {
   std::fflush(stdout);
 }
 
+/// JSON "bench" and "impl" of a row: the pushed kinds are benchmarks of
+/// their own ("writer" with blocking readers, "untethered" counting its
+/// fast readers), the others are fan-out implementations.
+std::pair<const char*, const char*> json_names(kind what) {
+  switch (what) {
+    case kind::writer:
+      return {"writer", "blocking"};
+    case kind::untethered:
+      return {"untethered", "fast"};
+    default:
+      return {"fanout", to_string(what)};
+  }
+}
+
 void print_fanout_row(const options& opts, const row_summary& r) {
   if (opts.json) {
-    std::printf("{\"bench\":\"fanout\",\"impl\":\"%s\",\"readers\":%zu,"
-                "\"bytes\":%llu,\"runs\":%d,\"seconds\":%.6f,\"gbps\":%.3f,"
+    auto [bench, impl] = json_names(r.what);
+    std::string extra;
+    if (r.what == kind::untethered)
+      extra = "\"window\":" + std::to_string(opts.window)
+              + ",\"fast_readers\":" + std::to_string(r.readers - 1)
+              + ",\"stalled_data_loss\":"
+              + (r.stalled_data_loss ? "true" : "false")
+              + ",\"stalled_read_bytes\":"
+              + std::to_string(r.stalled_read_bytes) + ",";
+    std::printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"readers\":%zu,"
+                "\"bytes\":%llu,%s\"runs\":%d,\"seconds\":%.6f,\"gbps\":%.3f,"
                 "\"peak_rss_mib\":%.1f,\"rss_delta_mib\":%.1f,"
                 "\"baseline_rss_mib\":%.1f,\"pool_mapped_mib\":%.1f,"
                 "\"ratio_to_reference\":%s,\"other_cpu_pct\":%.1f,"
                 "\"scheduler_threads\":%zu,"
                 "\"scheduler_policy\":\"%s\",\"transfer_thread\":%s,"
                 "\"warm_memory\":%s,\"forked\":%s,\"checksum_ok\":true}\n",
-                to_string(r.what), r.readers,
-                static_cast<unsigned long long>(opts.bytes), opts.runs,
+                bench, impl, r.readers,
+                static_cast<unsigned long long>(opts.bytes), extra.c_str(),
+                opts.runs,
                 r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
                 r.baseline_rss_mib, r.pool_mapped_mib,
                 r.ratio < 0 ? "null" : fmt("%.3f", r.ratio).c_str(),
@@ -211,6 +250,13 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                   ? "-"
                   : fmt("%.0f", r.pool_mapped_mib).c_str(),
                 r.foreign_cpu_pct);
+    if (r.what == kind::untethered)
+      std::printf("  untethered: window %s; GB/s counts the %zu fast "
+                  "readers; stalled reader 0 read %llu bytes, then %s\n",
+                  format_size(opts.window).c_str(), r.readers - 1,
+                  static_cast<unsigned long long>(r.stalled_read_bytes),
+                  r.stalled_data_loss ? "got data_loss (as it must)"
+                                      : "read to the end (no data_loss)");
   }
   std::fflush(stdout);
 }
@@ -264,6 +310,15 @@ bool run_fanout(const options& opts) {
         cfg.scheduler_policy = opts.scheduler_policy;
         cfg.transfer_thread = opts.transfer_thread;
         cfg.warm_memory = opts.warm_memory;
+        cfg.window = opts.window;
+        if (k == kind::untethered && n < 2) {
+          if (run == 1)
+            std::fprintf(stderr,
+                         "[bench] note: untethered skipped for %zu reader(s): "
+                         "it needs a stalled reader and at least one fast "
+                         "one (meant for N = 100)\n", n);
+          continue;
+        }
         auto rec = run_row<fanout_record>(opts,
                                           [&] { return run_fanout_row(cfg); });
         if (!rec.ok) {
@@ -277,9 +332,16 @@ bool run_fanout(const options& opts) {
                      "[bench] %-9s readers=%-3zu run %d/%d: %.3f s, "
                      "%.2f GB/s, peak RSS %.1f MiB, other CPU %.0f%%\n",
                      to_string(k), n, run, opts.runs, rec.seconds,
-                     static_cast<double>(n) * static_cast<double>(opts.bytes)
+                     static_cast<double>(counted_readers(k, n))
+                       * static_cast<double>(opts.bytes)
                        / rec.seconds / 1e9,
                      rec.peak_rss_mib, rec.foreign_cpu_pct);
+        if (k == kind::untethered)
+          std::fprintf(stderr,
+                       "[bench]   stalled reader: %s after %llu bytes\n",
+                       rec.stalled_data_loss ? "data_loss" : "no data_loss",
+                       static_cast<unsigned long long>(
+                         rec.stalled_read_bytes));
         runs[k].push_back(rec);
       }
     }
