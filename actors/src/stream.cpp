@@ -42,6 +42,10 @@ caf::expected<stream> stream::make(caf::actor_system& sys, source src,
   core->sys = &sys;
   core->options = opts;
   core->control = std::make_shared<detail::source_control>();
+  // The initial credit must be in place before the producer exists: the
+  // source reader may start reading before the transfer actor runs at all.
+  if (opts.read_ahead)
+    core->control->allow(*opts.read_ahead);
   transfer_config cfg;
   cfg.options = opts;
   cfg.control = core->control;
