@@ -321,6 +321,20 @@ TEST_CASE("tethered: the credit follows the slowest open reader") {
   CHECK(f.credit() == unlimited);
 }
 
+TEST_CASE("tethered: a reader below the window does not hold it back") {
+  stream_options opts;
+  opts.retention = 10;
+  opts.policy = retention_policy::tethered;
+  fixture f{opts};
+  f.emit("0123456789ABCDEF"); // nobody reading: 6..15 are kept
+  f.run();
+  auto& late = f.add_probe();
+  late.request(0, 4); // gone: data_loss, and no tether at offset 0
+  f.run();
+  CHECK(is(late.error(), errc::data_loss));
+  CHECK(f.credit() == 16); // tethered at the oldest kept byte: 6 + 10
+}
+
 TEST_CASE("rule 10: canceling one reader wakes only that reader") {
   fixture f;
   auto& a = f.add_probe();

@@ -36,10 +36,12 @@ void source_control::allow(std::uint64_t end) {
   cv_.notify_all();
 }
 
-bool source_control::wait_for_room(std::uint64_t offset) {
+std::uint64_t source_control::wait_for_room(std::uint64_t offset) {
   std::unique_lock<std::mutex> guard{mtx_};
   cv_.wait(guard, [&] { return offset < allowed_ || stopped(); });
-  return !stopped();
+  if (stopped())
+    return 0;
+  return allowed_ - offset;
 }
 
 std::uint64_t source_control::allowed() const {

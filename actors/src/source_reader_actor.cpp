@@ -75,14 +75,14 @@ void source_reader(caf::blocking_actor* self, source src,
   std::size_t filled = 0;
   std::uint64_t total = 0;
   for (;;) {
-    // A tethered window holds the source back until readers move on.
-    if (!ctl->wait_for_room(total))
+    // A tethered window or a read-ahead limit holds the source back.
+    auto room = ctl->wait_for_room(total);
+    if (room == 0)
       break;
     if (!current || filled == current->capacity()) {
       current = pool->acquire();
       filled = 0;
     }
-    auto room = ctl->allowed() - total;
     auto max = static_cast<std::size_t>(
       std::min<std::uint64_t>({block, current->capacity() - filled, room}));
     auto* buf = current->mutable_data() + filled;

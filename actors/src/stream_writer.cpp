@@ -93,15 +93,16 @@ caf::error stream_writer::write(const void* data, std::size_t n) {
   auto* bytes = static_cast<const std::byte*>(data);
   auto& ctl = *st.core->control;
   while (n > 0) {
-    // A tethered window holds the producer back until readers move on.
-    if (!ctl.wait_for_room(st.written))
+    // A tethered window or a read-ahead limit holds the producer back.
+    auto room = ctl.wait_for_room(st.written);
+    if (room == 0)
       return st.refusal();
     if (!st.current || st.filled == st.current->capacity()) {
       st.current = st.pool->acquire();
       st.filled = 0;
     }
-    auto room = ctl.allowed() - st.written;
-    auto k = std::min({n, st.current->capacity() - st.filled, room});
+    auto k = static_cast<std::size_t>(std::min<std::uint64_t>(
+      {n, st.current->capacity() - st.filled, room}));
     std::memcpy(st.current->mutable_data() + st.filled, bytes, k);
     st.publish(slice{st.current, st.filled, k});
     st.filled += k;
@@ -119,7 +120,7 @@ caf::error stream_writer::write(slice s) {
   if (s.empty())
     return {};
   // Handed-over bytes are published whole once the window has room at all.
-  if (!st.core->control->wait_for_room(st.written))
+  if (st.core->control->wait_for_room(st.written) == 0)
     return st.refusal();
   st.publish(std::move(s));
   return {};

@@ -198,10 +198,13 @@ struct transfer_state {
     update_credit();
   }
 
-  /// Tethered: records that `reader` asked for `offset`.
+  /// Tethered: records that `reader` asked for `offset`. An offset below
+  /// the oldest kept byte counts as that byte: those bytes are gone (the
+  /// reader gets `data_loss`) and must not hold the producer back.
   void track(std::uint64_t reader, std::uint64_t offset) {
     if (!tethered())
       return;
+    offset = std::max(offset, body.begin());
     auto i = reader_pos.find(reader);
     if (i != reader_pos.end()) {
       if (*i->second == offset)

@@ -40,9 +40,11 @@ public:
   /// Lets the producer fill the stream up to offset `end` (exclusive).
   void allow(std::uint64_t end);
 
-  /// Blocks until the producer may write at `offset` (returns true) or the
-  /// stream is stopped (returns false).
-  bool wait_for_room(std::uint64_t offset);
+  /// Blocks until the producer may write at `offset`, then returns how many
+  /// bytes it may write from there (at least 1); returns 0 once the stream
+  /// is stopped. The credit may shrink later (a tethered window when a new
+  /// reader joins further back): ask again before each write.
+  std::uint64_t wait_for_room(std::uint64_t offset);
 
   /// Returns the offset the producer may fill up to.
   std::uint64_t allowed() const;
