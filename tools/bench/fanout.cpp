@@ -292,6 +292,12 @@ void finish_record(fanout_record& rec, const cpu_meter& meter,
   rec.foreign_cpu_pct = meter.foreign_pct(rec.seconds);
 }
 
+/// Returns how much the process-wide pool of a kernel row has mapped, MiB.
+double pool_mapped_mib(std::size_t chunk_size) {
+  auto bytes = chunk_pool::shared(chunk_size)->stats().mapped_bytes;
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
 /// Acquires enough chunks for `bytes` from the process-wide pool the stream
 /// will use, faults their pages in, and gives them back: they stay cached
 /// (resident) in the pool, and the stream's source reader reuses them.
@@ -344,10 +350,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
     }
     auto t1 = clock::now();
     finish_record(rec, meter, t0, t1);
-    rec.pool_mapped_mib
-      = static_cast<double>(
-          chunk_pool::shared(opts.chunk_size)->stats().mapped_bytes)
-        / (1024.0 * 1024.0);
+    rec.pool_mapped_mib = pool_mapped_mib(opts.chunk_size);
   }
   // The stream handle is gone; the actors' readers release it as they exit.
   auto err = check(outs, src);
@@ -479,10 +482,7 @@ fanout_record run_push_row(const fanout_config& cfg) {
       threads[i].join();
     auto t1 = clock::now();
     finish_record(rec, meter, t0, t1);
-    rec.pool_mapped_mib
-      = static_cast<double>(
-          chunk_pool::shared(opts.chunk_size)->stats().mapped_bytes)
-        / (1024.0 * 1024.0);
+    rec.pool_mapped_mib = pool_mapped_mib(opts.chunk_size);
     producer.join();
     for (std::size_t i = 0; i < first_fast; ++i)
       threads[i].join();
