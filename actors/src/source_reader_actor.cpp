@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 
 #include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/file_store.hpp"
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/error.hpp"
 
@@ -58,7 +59,8 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
 
 void source_reader(caf::blocking_actor* self, source src,
                    transfer_actor transfer, stream_options opts,
-                   std::shared_ptr<detail::source_control> ctl) {
+                   std::shared_ptr<detail::source_control> ctl,
+                   std::shared_ptr<file_store> file) {
   pthread_setname_np(pthread_self(), "as.source");
   auto pool = opts.pool ? opts.pool : chunk_pool::shared(opts.chunk_size);
   auto block = opts.block_size == 0 ? std::size_t{64 * 1024} : opts.block_size;
@@ -96,6 +98,16 @@ void source_reader(caf::blocking_actor* self, source src,
       break;
     if (res.size > max)
       res.size = max; // a misbehaving read function must not overrun
+    if (res.size > 0 && file) {
+      // Bytes that did not reach the stream file are never published.
+      if (auto ec = file->append(buf, res.size)) {
+        self->send(transfer,
+                   source_end{make_error(errc::io_error,
+                                         "writing the stream file: "
+                                           + ec.message())});
+        break;
+      }
+    }
     if (res.size > 0) {
       self->send(transfer, next_slice{slice{current, filled, res.size}});
       filled += res.size;
@@ -115,9 +127,10 @@ void source_reader(caf::blocking_actor* self, source src,
 caf::actor
 spawn_source_reader(caf::actor_system& sys, source src, transfer_actor transfer,
                     const stream_options& opts,
-                    std::shared_ptr<detail::source_control> control) {
+                    std::shared_ptr<detail::source_control> control,
+                    std::shared_ptr<file_store> file) {
   return sys.spawn(source_reader, std::move(src), std::move(transfer), opts,
-                   std::move(control));
+                   std::move(control), std::move(file));
 }
 
 } // namespace asyncstream

@@ -8,6 +8,7 @@
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
 #include "asyncstream/error.hpp"
+#include "asyncstream/file_store.hpp"
 #include "asyncstream/readers_monitor_actor.hpp"
 #include "asyncstream/source_reader_actor.hpp"
 #include "asyncstream/stream_writer.hpp"
@@ -34,6 +35,20 @@ caf::expected<blocking_reader>
 open_blocking_reader(std::shared_ptr<stream_core> core,
                      std::optional<caf::timespan> timeout, reader_options opts);
 
+namespace {
+
+caf::error file_error(const char* what, const std::string& path,
+                      const std::error_code& ec) {
+  std::string msg = what;
+  msg += path.empty() ? std::string{" (unnamed temporary file)"}
+                      : " " + path;
+  msg += ": ";
+  msg += ec.message();
+  return make_error(errc::io_error, std::move(msg));
+}
+
+} // namespace
+
 } // namespace detail
 
 caf::expected<stream> stream::make(caf::actor_system& sys, source src,
@@ -49,9 +64,24 @@ caf::expected<stream> stream::make(caf::actor_system& sys, source src,
   transfer_config cfg;
   cfg.options = opts;
   cfg.control = core->control;
+  if (opts.file) {
+    std::error_code ec;
+    core->file = file_store::create(opts.file->path, opts.file->directory, ec,
+                                    opts.file->map_window,
+                                    opts.file->cached_windows);
+    if (!core->file)
+      return detail::file_error("cannot create the stream file",
+                                opts.file->path, ec);
+    cfg.file = core->file;
+  }
   bool pulled = true;
   if (auto* buf = std::get_if<source::buffer_source>(&src.get())) {
     cfg.complete_body = slice{buf->bytes, 0, buf->size};
+    if (core->file) {
+      if (auto ec = core->file->append(buf->bytes->data(), buf->size))
+        return detail::file_error("cannot write the stream file",
+                                  opts.file->path, ec);
+    }
     pulled = false;
   } else if (std::holds_alternative<source::push_source>(src.get())) {
     core->writer_available = true;
@@ -61,7 +91,33 @@ caf::expected<stream> stream::make(caf::actor_system& sys, source src,
   core->monitor = spawn_readers_monitor(sys, opts.max_readers);
   if (pulled)
     spawn_source_reader(sys, std::move(src), core->transfer, opts,
-                        core->control);
+                        core->control, core->file);
+  return stream{std::move(core)};
+}
+
+caf::expected<stream> stream::reopen(caf::actor_system& sys,
+                                     const std::string& path,
+                                     stream_options opts) {
+  auto settings = opts.file ? *opts.file : file_storage{};
+  std::error_code ec;
+  auto file = file_store::open_readonly(path, ec, settings.map_window,
+                                        settings.cached_windows);
+  if (!file)
+    return detail::file_error("cannot open the stream file", path, ec);
+  settings.path = path;
+  opts.file = settings;
+  opts.read_ahead.reset(); // there is no source to hold back
+  auto core = std::make_shared<detail::stream_core>();
+  core->sys = &sys;
+  core->options = opts;
+  core->control = std::make_shared<detail::source_control>();
+  core->file = file;
+  transfer_config cfg;
+  cfg.options = opts;
+  cfg.control = core->control;
+  cfg.file = std::move(file);
+  core->transfer = spawn_transfer(sys, std::move(cfg));
+  core->monitor = spawn_readers_monitor(sys, opts.max_readers);
   return stream{std::move(core)};
 }
 
@@ -115,8 +171,33 @@ caf::expected<std::uint64_t> stream::wait() const {
 }
 
 caf::error stream::close() {
+  return shutdown(make_error(errc::closing, "stream closed"));
+}
+
+caf::error stream::remove() {
   if (!core_)
     return make_error(errc::invalid_argument, "invalid stream handle");
+  shutdown(make_error(errc::removing));
+  if (!core_->file)
+    return {};
+  std::lock_guard<std::mutex> guard{core_->close_mtx};
+  if (auto ec = core_->file->remove())
+    return detail::file_error("cannot delete the stream file",
+                              core_->file->path(), ec);
+  return {};
+}
+
+std::string stream::file_path() const {
+  if (!core_ || !core_->file)
+    return {};
+  return core_->file->path();
+}
+
+caf::error stream::shutdown(caf::error err) {
+  if (!core_)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (!err)
+    return make_error(errc::invalid_argument, "shutdown: no error");
   auto& core = *core_;
   std::lock_guard<std::mutex> guard{core.close_mtx};
   if (core.close_result)
@@ -125,8 +206,7 @@ caf::error stream::close() {
     core.close_result = make_error(errc::canceled);
     return *core.close_result;
   }
-  caf::anon_send(core.monitor, refuse_atom::value,
-                 make_error(errc::closing, "stream closed"));
+  caf::anon_send(core.monitor, refuse_atom::value, std::move(err));
   detail::blocking_client client{*core.sys};
   {
     std::lock_guard<std::mutex> waiting{core.waiting_mtx};

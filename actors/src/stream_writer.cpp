@@ -11,6 +11,7 @@
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
 #include "asyncstream/error.hpp"
+#include "asyncstream/file_store.hpp"
 
 namespace asyncstream {
 
@@ -22,9 +23,13 @@ struct stream_writer::impl {
   std::size_t filled = 0;
   std::atomic<std::uint64_t> written{0};
   bool closed = false;
+  /// Why the stream file refused bytes; every later write fails with it.
+  caf::error file_failure;
 
   /// Returns why no more bytes are accepted, if so (call with `mtx` held).
   caf::error refusal() const {
+    if (file_failure)
+      return file_failure;
     if (closed)
       return make_error(errc::closed, "write after close");
     if (core->aborted.load())
@@ -34,18 +39,37 @@ struct stream_writer::impl {
     return {};
   }
 
-  void publish(slice s) {
+  /// Appends `s` to the stream file (if any), then hands it to the transfer
+  /// actor. A failed file write ends the stream with that error, at the
+  /// offset of the first byte that did not reach the file.
+  caf::error publish(slice s) {
+    if (auto& file = core->file) {
+      if (auto ec = file->append(s.data(), s.size())) {
+        file_failure = make_error(errc::io_error,
+                                  "writing the stream file: " + ec.message());
+        end_stream(file_failure);
+        return file_failure;
+      }
+    }
     written.fetch_add(s.size(), std::memory_order_relaxed);
     caf::anon_send(core->transfer, next_slice{std::move(s)});
+    return {};
+  }
+
+  /// Sends the end of the stream once (call with `mtx` held).
+  void end_stream(caf::error err) {
+    if (closed)
+      return;
+    closed = true;
+    current.reset();
+    caf::anon_send(core->transfer, source_end{std::move(err)});
   }
 
   caf::error finish(caf::error err) {
     std::lock_guard<std::mutex> guard{mtx};
     if (closed)
-      return {};
-    closed = true;
-    current.reset();
-    caf::anon_send(core->transfer, source_end{std::move(err)});
+      return file_failure;
+    end_stream(std::move(err));
     return {};
   }
 };
@@ -104,7 +128,8 @@ caf::error stream_writer::write(const void* data, std::size_t n) {
     auto k = static_cast<std::size_t>(std::min<std::uint64_t>(
       {n, st.current->capacity() - st.filled, room}));
     std::memcpy(st.current->mutable_data() + st.filled, bytes, k);
-    st.publish(slice{st.current, st.filled, k});
+    if (auto err = st.publish(slice{st.current, st.filled, k}))
+      return err;
     st.filled += k;
     bytes += k;
     n -= k;
@@ -122,8 +147,7 @@ caf::error stream_writer::write(slice s) {
   // Handed-over bytes are published whole once the window has room at all.
   if (st.core->control->wait_for_room(st.written) == 0)
     return st.refusal();
-  st.publish(std::move(s));
-  return {};
+  return st.publish(std::move(s));
 }
 
 caf::error stream_writer::write(std::shared_ptr<const std::string> bytes) {

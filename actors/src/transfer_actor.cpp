@@ -14,6 +14,7 @@
 
 #include "asyncstream/body_index.hpp"
 #include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/file_store.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/pending_index.hpp"
 
@@ -25,7 +26,14 @@ using slice_promise = caf::typed_response_promise<slice_result>;
 using status_promise = caf::typed_response_promise<stream_status>;
 
 struct transfer_state {
+  /// The published bytes held in memory: all of them, or with a stream file
+  /// the newest `memory_cache` bytes.
   body_index body;
+  /// The stream file, if file-backed: every published byte is in it.
+  std::shared_ptr<file_store> file;
+  std::uint64_t memory_cache = 0;
+  /// The oldest byte readers may still ask for (a retention window moves it).
+  std::uint64_t kept = 0;
   pending_index<slice_promise> pending;
   std::vector<status_promise> waiters;
   stream_options options;
@@ -60,18 +68,33 @@ struct transfer_state {
     }
     if (max_size == 0)
       return res;
-    if (offset < body.begin()) {
-      auto lost = body.begin() - offset;
+    if (offset < kept) {
+      auto lost = kept - offset;
       res.error = make_error(errc::data_loss,
                              std::to_string(lost) + " byte"
                                + (lost == 1 ? "" : "s") + " lost: offset "
                                + std::to_string(offset) + ", oldest kept "
-                               + std::to_string(body.begin()));
+                               + std::to_string(kept));
       return res;
     }
-    res.size = body.collect(offset, static_cast<std::size_t>(max_size),
-                            res.slices);
-    if (final && offset + res.size >= body.size()) {
+    auto want = static_cast<std::size_t>(
+      std::min<std::uint64_t>(max_size, std::numeric_limits<std::size_t>::max()));
+    if (file && offset < body.begin()) {
+      // Older than the memory cache: slices of the stream file's mappings.
+      auto n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(want, body.begin() - offset));
+      std::error_code ec;
+      res.size = file->collect(offset, n, res.slices, ec);
+      if (ec) {
+        res.error = make_error(errc::io_error,
+                               "mapping the stream file: " + ec.message());
+        return res;
+      }
+      offset += res.size;
+      want -= static_cast<std::size_t>(res.size);
+    }
+    res.size += body.collect(offset, want, res.slices);
+    if (final && res.offset + res.size >= body.size()) {
       if (final_error)
         res.error = final_error;
       else
@@ -85,7 +108,7 @@ struct transfer_state {
   stream_status status() const {
     stream_status st;
     st.size = body.size();
-    st.oldest = body.begin();
+    st.oldest = kept;
     st.final = final;
     st.error = final_error;
     st.declared_length = options.declared_length;
@@ -149,13 +172,18 @@ struct transfer_state {
   }
 
   /// Drops what falls out of the retention window (never what a tethered
-  /// reader still needs).
+  /// reader still needs), and with a stream file what falls out of the
+  /// memory cache.
   void trim() {
-    if (!options.retention || body.size() - body.begin() <= *options.retention)
-      return;
-    auto cut = body.size() - *options.retention;
-    if (tethered() && !positions.empty() && *positions.begin() < cut)
-      cut = *positions.begin();
+    if (options.retention && body.size() - kept > *options.retention) {
+      auto cut = body.size() - *options.retention;
+      if (tethered() && !positions.empty() && *positions.begin() < cut)
+        cut = *positions.begin();
+      kept = std::max(kept, cut);
+    }
+    auto cut = kept;
+    if (file && body.size() > memory_cache)
+      cut = std::max(cut, body.size() - memory_cache);
     body.drop_front(cut);
   }
 
@@ -204,7 +232,7 @@ struct transfer_state {
   void track(std::uint64_t reader, std::uint64_t offset) {
     if (!tethered())
       return;
-    offset = std::max(offset, body.begin());
+    offset = std::max(offset, kept);
     auto i = reader_pos.find(reader);
     if (i != reader_pos.end()) {
       if (*i->second == offset)
@@ -306,11 +334,18 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
   auto& st = self->state;
   st.options = cfg.options;
   st.control = std::move(cfg.control);
+  st.file = std::move(cfg.file);
+  if (st.options.file)
+    st.memory_cache = st.options.file->memory_cache;
   if (st.options.capacity)
     st.limit = *st.options.capacity;
   if (st.options.declared_length && *st.options.declared_length < st.limit)
     st.limit = *st.options.declared_length;
-  if (cfg.complete_body) {
+  if (st.file && st.file->read_only()) {
+    // A stream file re-opened: complete, every byte in the file.
+    st.body.skip(st.file->size());
+    st.on_source_end(caf::error{});
+  } else if (cfg.complete_body) {
     st.append(std::move(*cfg.complete_body));
     st.on_source_end(caf::error{});
   } else if (st.options.declared_length && *st.options.declared_length == 0) {

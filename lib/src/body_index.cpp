@@ -21,6 +21,12 @@ void body_index::append(slice s) {
   size_ += n;
 }
 
+void body_index::skip(std::uint64_t n) {
+  extents_.clear();
+  size_ += n;
+  begin_ = size_;
+}
+
 void body_index::drop_front(std::uint64_t offset) {
   if (offset > size_)
     offset = size_;

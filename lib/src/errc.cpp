@@ -23,9 +23,11 @@ const char* describe(errc code) noexcept {
     case errc::timeout:
       return "timed out";
     case errc::io_error:
-      return "reading the source failed";
+      return "reading the source or the stream file failed";
     case errc::stream_gone:
       return "stream actors are gone";
+    case errc::removing:
+      return "stream is being removed: no new readers";
   }
   return "unknown asyncstream error";
 }
@@ -54,6 +56,8 @@ std::string to_string(errc code) {
       return "io_error";
     case errc::stream_gone:
       return "stream_gone";
+    case errc::removing:
+      return "removing";
   }
   return "unknown";
 }

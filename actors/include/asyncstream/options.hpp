@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <caf/timespan.hpp>
 
@@ -20,6 +21,28 @@ enum class retention_policy {
   /// The source waits until the slowest reader has moved on: nothing is
   /// lost. A reader counts from its first request until it is closed.
   tethered,
+};
+
+/// File-backed storage: the body lives in a stream file; memory holds only
+/// the newest bytes and the file windows readers are using.
+struct file_storage {
+  /// The stream file, created or truncated. Empty: an unnamed temporary file
+  /// in `directory`, gone when the stream and its slices are.
+  std::string path;
+
+  /// Directory of the unnamed temporary file; empty: `$TMPDIR`, else `/tmp`.
+  std::string directory;
+
+  /// Newest bytes also kept in memory, so readers at the live edge need no
+  /// page faults; older ones are read from the file.
+  std::uint64_t memory_cache = 4 * 1024 * 1024;
+
+  /// Size of one read-only mapping of the file (rounded up to whole pages);
+  /// readers get slices of these windows.
+  std::size_t map_window = 2 * 1024 * 1024;
+
+  /// Recently used windows kept mapped when no slice holds them.
+  std::size_t cached_windows = 4;
 };
 
 /// How a stream stores and limits its bytes.
@@ -64,6 +87,9 @@ struct stream_options {
   /// sleep up to 10 ms when idle, which a reader then waits out (see
   /// docs/benchmarks.md for the measured wake-up latency of both).
   bool transfer_thread = true;
+
+  /// File-backed storage; none: the body lives in memory (chunks).
+  std::optional<file_storage> file;
 
   /// Pool for chunk memory; null means the process-wide pool of
   /// `chunk_size`-byte chunks.

@@ -5,7 +5,9 @@
 // each filled range to the transfer actor as a `next_slice` as soon as the
 // read returns; bytes that come together with end of file are kept. It ends
 // with one `source_end`, unless `control` was stopped first (then it sends
-// nothing more). It owns the descriptor only if the source says so.
+// nothing more). It owns the descriptor only if the source says so. With a
+// stream file, each read is appended to the file before it is published; a
+// failed write ends the stream with `io_error` at that byte.
 #pragma once
 
 #include <memory>
@@ -18,6 +20,8 @@
 
 namespace asyncstream {
 
+class file_store;
+
 namespace detail {
 class source_control;
 } // namespace detail
@@ -26,6 +30,7 @@ class source_control;
 caf::actor spawn_source_reader(caf::actor_system& sys, source src,
                                transfer_actor transfer,
                                const stream_options& opts,
-                               std::shared_ptr<detail::source_control> control);
+                               std::shared_ptr<detail::source_control> control,
+                               std::shared_ptr<file_store> file = nullptr);
 
 } // namespace asyncstream

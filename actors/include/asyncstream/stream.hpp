@@ -13,12 +13,17 @@
 // - `close()` refuses new readers and returns once every reader is closed.
 //   `abort()` fails every pending and later read with `canceled` at once and
 //   stops the source. A second `close()` returns the first one's result.
+// - `shutdown(err)` is `close()` with `err` for the refused readers;
+//   `remove()` is a shutdown with `removing` that then deletes the stream
+//   file. Slices readers still hold stay valid after either (mappings of a
+//   deleted file keep their bytes).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -48,6 +53,14 @@ public:
   static caf::expected<stream> make(caf::actor_system& sys, source src,
                                     stream_options opts = {});
 
+  /// Re-opens a stream file written earlier (see `stream_options::file`) as a
+  /// complete, read-only stream of the file's current length. The mapping
+  /// settings of `opts.file`, if given, apply; its path is ignored. The file
+  /// must not shrink while the stream is open.
+  static caf::expected<stream> reopen(caf::actor_system& sys,
+                                      const std::string& path,
+                                      stream_options opts = {});
+
   /// Returns whether this handle refers to a stream.
   bool valid() const noexcept {
     return core_ != nullptr;
@@ -73,6 +86,22 @@ public:
   /// Graceful close: refuse new readers, wait for the open ones to close,
   /// stop the source. Returns the stream's error, if any. Idempotent.
   caf::error close();
+
+  /// Graceful close that refuses new readers with `err` (not `closing`):
+  /// waits for the open readers to close, stops the source, keeps the
+  /// stream file. Returns the stream's error, if any. Shares its result with
+  /// `close()`: whichever comes first decides.
+  caf::error shutdown(caf::error err);
+
+  /// Graceful removal: refuses new readers with `removing`, waits until every
+  /// open reader is closed, stops the source, then deletes the stream file (a
+  /// no-op in memory mode or for an unnamed file). Returns an error only if
+  /// deleting the file failed. Idempotent.
+  caf::error remove();
+
+  /// Returns the stream file's path; empty in memory mode and for an unnamed
+  /// temporary file.
+  std::string file_path() const;
 
   /// Lifts a demand-driven read-ahead limit for good: the source reads on
   /// to its end (a no-op without `stream_options::read_ahead`).

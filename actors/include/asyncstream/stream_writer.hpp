@@ -19,6 +19,10 @@
 //   after a capacity or declared length ended the stream. A writer destroyed
 //   without a close fails the stream with `unexpected_end`, so a cut-off
 //   stream never looks complete.
+// - File-backed streams: each write goes to the stream file (pwrite(2), in
+//   the calling thread) before it is published. If the file refuses bytes
+//   (a full disk), that write and every later call fail with `io_error` and
+//   readers see the same error at the first byte that did not reach it.
 #pragma once
 
 #include <cstddef>

@@ -10,6 +10,10 @@
 // - Errors are delayed to their byte: a reader below the failure offset gets
 //   the bytes up to it, then the error. `abort` fails everything at once.
 // - A buffer source is given as `complete_body`: the stream starts final.
+// - With a stream file (`file`), the producer appends to the file before it
+//   publishes; the actor keeps only the newest `file_storage::memory_cache`
+//   bytes in memory and answers older offsets with slices of file mappings.
+//   A file opened read-only is a complete stream of the file's length.
 #pragma once
 
 #include <memory>
@@ -21,6 +25,8 @@
 #include "asyncstream/protocol.hpp"
 
 namespace asyncstream {
+
+class file_store;
 
 namespace detail {
 class source_control;
@@ -34,6 +40,8 @@ struct transfer_config {
   std::shared_ptr<detail::source_control> control;
   /// If set, the whole stream, ended from the start.
   std::optional<slice> complete_body;
+  /// The stream file of a file-backed stream; may be null.
+  std::shared_ptr<file_store> file;
 };
 
 /// Spawns a transfer actor: detached if `cfg.options.transfer_thread`,

@@ -37,6 +37,11 @@ public:
     return begin_;
   }
 
+  /// Counts `n` more bytes as published without holding them (they are kept
+  /// elsewhere, e.g. in a stream file): forgets every byte held so far and
+  /// moves both `begin()` and `size()` to the new end.
+  void skip(std::uint64_t n);
+
   /// Forgets every byte below `offset` (clamped to `size()`).
   void drop_front(std::uint64_t offset);
 

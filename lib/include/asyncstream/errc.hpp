@@ -31,10 +31,13 @@ enum class errc : std::uint8_t {
   data_loss,
   /// Waiting for a reader slot (or another bounded wait) timed out.
   timeout,
-  /// Reading the source failed (the context names the system error).
+  /// Reading the source, or writing or mapping the stream file, failed (the
+  /// context names the system error).
   io_error,
   /// The stream's actors are gone (the stream was shut down).
   stream_gone,
+  /// The stream is being removed and accepts no new readers.
+  removing,
 };
 
 /// Returns a short human-readable description of `code`.

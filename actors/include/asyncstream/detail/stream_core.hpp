@@ -19,6 +19,10 @@
 #include "asyncstream/options.hpp"
 #include "asyncstream/protocol.hpp"
 
+namespace asyncstream {
+class file_store;
+} // namespace asyncstream
+
 namespace asyncstream::detail {
 
 class blocking_client;
@@ -29,6 +33,8 @@ struct stream_core {
   transfer_actor transfer;
   monitor_actor monitor;
   std::shared_ptr<source_control> control;
+  /// The stream file of a file-backed stream; null in memory mode.
+  std::shared_ptr<file_store> file;
   stream_options options;
   std::atomic<bool> aborted{false};
   /// Whether the stream is pushed and its writer was not handed out yet.
