@@ -22,6 +22,8 @@ const char* to_string(kind k) noexcept {
       return "writer";
     case kind::untethered:
       return "untethered";
+    case kind::filebacked:
+      return "filebacked";
   }
   return "?";
 }
@@ -75,9 +77,17 @@ Options:
   --runs R                repeat each row R times, report the median  [1]
   --kinds LIST            fan-out kinds, comma separated, any of
                           blocking,actor,zerocopy,reference,writer,
-                          untethered (the last two only when asked for)
+                          untethered,filebacked (the last three only when
+                          asked for)
                                                  [blocking,actor,zerocopy,reference]
   --window SIZE           retention window of the untethered kind  [64M]
+  --file-dir DIR          where the file-backed rows put their (unnamed)
+                          stream files                  [$TMPDIR or /tmp]
+  --large-file SIZE       also run one large file-backed row first: a
+                          generated SIZE-byte stream (never in memory
+                          whole) read by --large-file-readers readers;
+                          reports its peak RSS                [off]
+  --large-file-readers N  readers of the large file-backed row   [10]
   --json                  one JSON object per row on stdout (no table)
   --skip-fanout           run only the wake-up benchmark
   --skip-wakeup           run only the fan-out benchmark
@@ -114,12 +124,19 @@ Kinds:
              the close, must then get data_loss when --bytes > --window),
              the other N-1 read everything; GB/s counts those N-1 only.
              Meant for N = 100; skipped for N < 2
+  filebacked push mode as "writer", with file-backed storage
+             (stream_options::file: an unnamed stream file in --file-dir,
+             4 MiB memory cache, 2 MiB mapped windows); readers behind
+             the memory cache read the file through mappings. Compare
+             with "writer" (the same with memory storage)
 
 Output: a table on stdout (progress on stderr), or with --json lines like
   {"bench":"fanout","impl":"blocking","readers":100,"bytes":268435456,
    "gbps":20.1,"peak_rss_mib":530.2,"ratio_to_reference":2.1,...}
   {"bench":"writer","impl":"blocking","readers":100,...}
   {"bench":"untethered","impl":"fast","readers":100,"window":67108864,...}
+  {"bench":"filebacked","impl":"file","readers":10,"bytes":4294967296,
+   "gbps":9.1,"peak_rss_mib":80.2,"ratio_to_memory":0.9,...}
   {"bench":"wakeup","impl":"kernel","p50_us":12.3,"p99_us":40.1,...}
 Exit status: 0 on success, 1 if a checksum or a row failed, 2 on bad usage.
 )";
@@ -208,6 +225,26 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (!parse_size(value, n) || n == 0)
         return bad("size");
       opts.window = n;
+    } else if (arg == "--file-dir") {
+      if (!need_value())
+        return parse_status::error;
+      if (value.empty())
+        return bad("directory");
+      opts.file_dir = value;
+    } else if (arg == "--large-file") {
+      if (!need_value())
+        return parse_status::error;
+      std::uint64_t n = 0;
+      if (!parse_size(value, n))
+        return bad("size");
+      opts.large_file = n;
+    } else if (arg == "--large-file-readers") {
+      if (!need_value())
+        return parse_status::error;
+      std::uint64_t n = 0;
+      if (!parse_uint(value, 100000, n) || n == 0)
+        return bad("reader count");
+      opts.large_file_readers = static_cast<std::size_t>(n);
     } else if (arg == "--runs") {
       if (!need_value())
         return parse_status::error;
@@ -232,6 +269,8 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
           opts.kinds.push_back(kind::writer);
         else if (item == "untethered")
           opts.kinds.push_back(kind::untethered);
+        else if (item == "filebacked")
+          opts.kinds.push_back(kind::filebacked);
         else
           return bad("kind");
       }

@@ -14,10 +14,18 @@
 
 namespace asyncstream::bench {
 
-/// The reader kinds of the fan-out benchmark. `writer` and `untethered` feed
-/// the stream from a producer thread through `stream_writer` (push mode);
-/// they are not in the default --kinds.
-enum class kind { blocking, actor, zerocopy, reference, writer, untethered };
+/// The reader kinds of the fan-out benchmark. `writer`, `untethered` and
+/// `filebacked` feed the stream from a producer thread through
+/// `stream_writer` (push mode); they are not in the default --kinds.
+enum class kind {
+  blocking,
+  actor,
+  zerocopy,
+  reference,
+  writer,
+  untethered,
+  filebacked,
+};
 
 const char* to_string(kind k) noexcept;
 
@@ -46,6 +54,13 @@ struct options {
   /// the reference's chunk arena), as in a process that already ran a
   /// stream: measures the steady state instead of first-touch page faults.
   bool warm_memory = false;
+  /// Directory of the file-backed kinds' unnamed stream files (empty:
+  /// $TMPDIR, else /tmp).
+  std::string file_dir;
+  /// Size of the large file-backed row (0: not run).
+  std::uint64_t large_file = 0;
+  /// Readers of the large file-backed row.
+  std::size_t large_file_readers = 10;
   /// Run every row in a forked child (per-row peak RSS).
   bool fork_rows = true;
   /// Before each row, wait up to this many seconds for the machine to be

@@ -250,23 +250,29 @@ void reference_reader(reference_store& st, reader_out& out) {
 
 // -- checks -------------------------------------------------------------------
 
-/// Checks readers `first`, `first + 1`, ... of `outs`.
-std::string check(const std::vector<reader_out>& outs, const source_data& src,
-                  std::size_t first = 0) {
+/// Checks readers `first`, `first + 1`, ... of `outs` against `expected`
+/// (the stream's length and checksum).
+std::string check(const std::vector<reader_out>& outs,
+                  const reader_tally& expected, std::size_t first = 0) {
   for (std::size_t i = first; i < outs.size(); ++i) {
     auto& o = outs[i];
     if (!o.error.empty())
       return "reader " + std::to_string(i) + ": " + o.error;
-    if (o.tally.pos != src.bytes.size())
+    if (o.tally.pos != expected.pos)
       return "reader " + std::to_string(i) + " read "
              + std::to_string(o.tally.pos) + " bytes, expected "
-             + std::to_string(src.bytes.size());
-    if (o.tally.sum != src.checksum)
+             + std::to_string(expected.pos);
+    if (o.tally.sum != expected.sum)
       return "reader " + std::to_string(i) + ": checksum "
              + std::to_string(o.tally.sum) + ", expected "
-             + std::to_string(src.checksum);
+             + std::to_string(expected.sum);
   }
   return {};
+}
+
+/// The length and checksum of the whole of `src`.
+reader_tally whole(const source_data& src) {
+  return {src.bytes.size(), src.checksum};
 }
 
 /// What the machine did while a row ran: its own CPU time against
@@ -353,7 +359,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
     rec.pool_mapped_mib = pool_mapped_mib(opts.chunk_size);
   }
   // The stream handle is gone; the actors' readers release it as they exit.
-  auto err = check(outs, src);
+  auto err = check(outs, whole(src));
   if (!err.empty())
     set_error(rec.error, err);
   else
@@ -429,6 +435,23 @@ fanout_record run_push_row(const fanout_config& cfg) {
     opts.retention = cfg.window;
     opts.policy = retention_policy::untethered;
   }
+  if (cfg.what == kind::filebacked) {
+    file_storage fs;
+    fs.directory = cfg.file_dir;
+    opts.file = fs;
+  }
+  // What the readers must see: the source, or what the producer generated.
+  reader_tally expected = whole(src);
+  const std::size_t cycle = src.bytes.size() - read_size;
+  if (cfg.generated_bytes > 0 && untethered) {
+    set_error(rec.error, "the untethered kind reads its source, not a "
+                         "generated stream");
+    return rec;
+  }
+  if (cfg.generated_bytes > 0 && src.bytes.size() < (1u << 20) + read_size) {
+    set_error(rec.error, "a generated stream needs a source of 1 MiB + 64 KiB");
+    return rec;
+  }
   if (cfg.warm_memory)
     warm_pool(opts.chunk_size,
               untethered ? static_cast<std::size_t>(std::min<std::uint64_t>(
@@ -465,6 +488,27 @@ fanout_record run_push_row(const fanout_config& cfg) {
     std::thread producer{[&] {
       opened.wait();
       const auto* data = src.bytes.data();
+      if (cfg.generated_bytes > 0) {
+        // Stream byte k is source byte k % cycle; the source holds the
+        // first 64 KiB twice, so every write is one contiguous piece.
+        expected = reader_tally{};
+        for (std::uint64_t off = 0; off < cfg.generated_bytes;
+             off += read_size) {
+          auto n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(read_size, cfg.generated_bytes - off));
+          const auto* p = data + off % cycle;
+          expected.touch(p, n);
+          if (auto err = w->write(p, n)) {
+            producer_error = "write at offset " + std::to_string(off) + ": "
+                             + render(err);
+            break;
+          }
+        }
+        if (auto err = w->close(); err && producer_error.empty())
+          producer_error = "close: " + render(err);
+        closed_promise.set_value();
+        return;
+      }
       auto size = src.bytes.size();
       for (std::size_t off = 0; off < size; off += read_size) {
         auto n = std::min(read_size, size - off);
@@ -502,7 +546,7 @@ fanout_record run_push_row(const fanout_config& cfg) {
       return rec;
     }
   }
-  auto err = check(outs, src, first_fast);
+  auto err = check(outs, expected, first_fast);
   if (err.empty() && untethered) {
     auto& st = outs[0];
     rec.stalled_read_bytes = st.tally.pos;
@@ -524,7 +568,7 @@ fanout_record run_push_row(const fanout_config& cfg) {
       err = "stalled reader: read all " + std::to_string(st.tally.pos)
             + " bytes, expected data_loss (bytes > window)";
     } else {
-      err = check({st}, src);
+      err = check({st}, expected);
       if (!err.empty())
         err = "stalled reader: " + err;
     }
@@ -563,7 +607,7 @@ fanout_record run_reference_row(const fanout_config& cfg) {
     auto t1 = clock::now();
     finish_record(rec, meter, t0, t1);
   }
-  auto err = check(outs, src);
+  auto err = check(outs, whole(src));
   if (!err.empty())
     set_error(rec.error, err);
   else
@@ -576,7 +620,8 @@ fanout_record run_reference_row(const fanout_config& cfg) {
 fanout_record run_fanout_row(const fanout_config& cfg) {
   if (cfg.what == kind::reference)
     return run_reference_row(cfg);
-  if (cfg.what == kind::writer || cfg.what == kind::untethered)
+  if (cfg.what == kind::writer || cfg.what == kind::untethered
+      || cfg.what == kind::filebacked)
     return run_push_row(cfg);
   return run_kernel_row(cfg);
 }

@@ -25,6 +25,12 @@ struct fanout_config {
   bool warm_memory = false;
   /// Retention window of kind::untethered.
   std::uint64_t window = std::uint64_t{64} << 20;
+  /// Directory of kind::filebacked's stream file (empty: the default).
+  std::string file_dir;
+  /// Push kinds: if not 0, the producer writes this many bytes, cycling
+  /// through `source` (which must hold at least 1 MiB + 64 KiB), and the
+  /// readers are checked against the producer's own checksum.
+  std::uint64_t generated_bytes = 0;
 };
 
 fanout_record run_fanout_row(const fanout_config& cfg);

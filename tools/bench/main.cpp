@@ -136,6 +136,7 @@ std::string fmt(const char* format, double x) {
 struct row_summary {
   kind what;
   std::size_t readers;
+  std::uint64_t bytes = 0;
   double seconds = 0;
   double gbps = 0;
   double peak_rss_mib = 0;
@@ -144,6 +145,8 @@ struct row_summary {
   double pool_mapped_mib = 0;
   double foreign_cpu_pct = 0;
   double ratio = -1; // < 0: no reference in this run
+  /// kind::filebacked: GB/s against the `writer` row (memory storage).
+  double ratio_to_memory = -1;
   /// kind::untethered: the stalled reader of the last run.
   int stalled_data_loss = 0;
   std::uint64_t stalled_read_bytes = 0;
@@ -157,7 +160,7 @@ std::size_t counted_readers(kind what, std::size_t readers) {
 
 row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
                       const std::vector<fanout_record>& runs) {
-  row_summary sum{what, readers};
+  row_summary sum{what, readers, bytes};
   std::vector<double> secs, peak, base, delta, pool, foreign;
   for (auto& r : runs) {
     secs.push_back(r.seconds);
@@ -183,11 +186,11 @@ row_summary summarize(kind what, std::size_t readers, std::uint64_t bytes,
   return sum;
 }
 
-void print_fanout_header(const options& opts) {
+void print_fanout_header(const options& opts, std::uint64_t bytes) {
   std::printf("fan-out: %s stream, 64 KiB reads, one byte touched per 4 KiB, "
               "median of %d run(s); CAF scheduler: %zu %s worker(s); "
               "transfer actor: %s; memory: %s\n",
-              format_size(opts.bytes).c_str(), opts.runs,
+              format_size(bytes).c_str(), opts.runs,
               opts.scheduler_threads, opts.scheduler_policy.c_str(),
               opts.transfer_thread ? "own thread" : "on the scheduler",
               opts.warm_memory ? "warm (pre-faulted)" : "fresh (first touch)");
@@ -206,6 +209,8 @@ std::pair<const char*, const char*> json_names(kind what) {
       return {"writer", "blocking"};
     case kind::untethered:
       return {"untethered", "fast"};
+    case kind::filebacked:
+      return {"filebacked", "file"};
     default:
       return {"fanout", to_string(what)};
   }
@@ -222,6 +227,11 @@ void print_fanout_row(const options& opts, const row_summary& r) {
               + (r.stalled_data_loss ? "true" : "false")
               + ",\"stalled_read_bytes\":"
               + std::to_string(r.stalled_read_bytes) + ",";
+    if (r.what == kind::filebacked)
+      extra += "\"ratio_to_memory\":"
+               + (r.ratio_to_memory < 0 ? std::string{"null"}
+                                        : fmt("%.3f", r.ratio_to_memory))
+               + ",";
     std::printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"readers\":%zu,"
                 "\"bytes\":%llu,%s\"runs\":%d,\"seconds\":%.6f,\"gbps\":%.3f,"
                 "\"peak_rss_mib\":%.1f,\"rss_delta_mib\":%.1f,"
@@ -231,7 +241,7 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                 "\"scheduler_policy\":\"%s\",\"transfer_thread\":%s,"
                 "\"warm_memory\":%s,\"forked\":%s,\"checksum_ok\":true}\n",
                 bench, impl, r.readers,
-                static_cast<unsigned long long>(opts.bytes), extra.c_str(),
+                static_cast<unsigned long long>(r.bytes), extra.c_str(),
                 opts.runs,
                 r.seconds, r.gbps, r.peak_rss_mib, r.rss_delta_mib,
                 r.baseline_rss_mib, r.pool_mapped_mib,
@@ -257,6 +267,13 @@ void print_fanout_row(const options& opts, const row_summary& r) {
                   static_cast<unsigned long long>(r.stalled_read_bytes),
                   r.stalled_data_loss ? "got data_loss (as it must)"
                                       : "read to the end (no data_loss)");
+    if (r.what == kind::filebacked && r.bytes != opts.bytes)
+      std::printf("  filebacked: a generated %s stream (never whole in "
+                  "memory); peak RSS %.1f MiB (goal <= 128)\n",
+                  format_size(r.bytes).c_str(), r.peak_rss_mib);
+    else if (r.what == kind::filebacked && r.ratio_to_memory > 0)
+      std::printf("  filebacked: %.2fx the writer row (the same with memory "
+                  "storage)\n", r.ratio_to_memory);
   }
   std::fflush(stdout);
 }
@@ -297,7 +314,7 @@ bool run_fanout(const options& opts) {
   auto src = make_source_data(static_cast<std::size_t>(opts.bytes));
   bool ok = true;
   if (!opts.json)
-    print_fanout_header(opts);
+    print_fanout_header(opts, opts.bytes);
   for (auto n : opts.readers) {
     std::map<kind, std::vector<fanout_record>> runs;
     for (int run = 1; run <= opts.runs; ++run) {
@@ -311,6 +328,7 @@ bool run_fanout(const options& opts) {
         cfg.transfer_thread = opts.transfer_thread;
         cfg.warm_memory = opts.warm_memory;
         cfg.window = opts.window;
+        cfg.file_dir = opts.file_dir;
         if (k == kind::untethered && n < 2) {
           if (run == 1)
             std::fprintf(stderr,
@@ -349,6 +367,10 @@ bool run_fanout(const options& opts) {
     if (auto i = runs.find(kind::reference);
         i != runs.end() && !i->second.empty())
       ref_gbps = summarize(kind::reference, n, opts.bytes, i->second).gbps;
+    double memory_gbps = -1;
+    if (auto i = runs.find(kind::writer);
+        i != runs.end() && !i->second.empty())
+      memory_gbps = summarize(kind::writer, n, opts.bytes, i->second).gbps;
     for (auto k : opts.kinds) {
       auto i = runs.find(k);
       if (i == runs.end() || i->second.empty())
@@ -356,8 +378,60 @@ bool run_fanout(const options& opts) {
       auto sum = summarize(k, n, opts.bytes, i->second);
       if (ref_gbps > 0)
         sum.ratio = sum.gbps / ref_gbps;
+      if (k == kind::filebacked && memory_gbps > 0)
+        sum.ratio_to_memory = sum.gbps / memory_gbps;
       print_fanout_row(opts, sum);
     }
+  }
+  return ok;
+}
+
+/// The large file-backed row: a generated stream of --large-file bytes
+/// that never exists whole in memory. Runs before the fan-out source is
+/// filled, so the forked row's peak RSS holds only its own memory.
+bool run_large_file(const options& opts) {
+  auto cycle = make_source_data((std::size_t{1} << 20) + read_size);
+  // The last 64 KiB repeat the first, so that a write at any offset of the
+  // 1 MiB cycle is one contiguous piece.
+  std::memcpy(cycle.bytes.data() + (std::size_t{1} << 20), cycle.bytes.data(),
+              read_size);
+  fanout_config cfg;
+  cfg.what = kind::filebacked;
+  cfg.readers = opts.large_file_readers;
+  cfg.source = &cycle;
+  cfg.scheduler_threads = opts.scheduler_threads;
+  cfg.scheduler_policy = opts.scheduler_policy;
+  cfg.transfer_thread = opts.transfer_thread;
+  cfg.file_dir = opts.file_dir;
+  cfg.generated_bytes = opts.large_file;
+  std::vector<fanout_record> runs;
+  bool ok = true;
+  for (int run = 1; run <= opts.runs; ++run) {
+    auto rec = run_row<fanout_record>(opts,
+                                      [&] { return run_fanout_row(cfg); });
+    if (!rec.ok) {
+      std::fprintf(stderr, "[bench] FAILED: large filebacked, %zu readers, "
+                           "run %d: %s\n", cfg.readers, run, rec.error);
+      ok = false;
+      continue;
+    }
+    std::fprintf(stderr,
+                 "[bench] filebacked %s readers=%zu run %d/%d: %.3f s, "
+                 "%.2f GB/s, peak RSS %.1f MiB\n",
+                 format_size(opts.large_file).c_str(), cfg.readers, run,
+                 opts.runs, rec.seconds,
+                 static_cast<double>(cfg.readers)
+                   * static_cast<double>(opts.large_file) / rec.seconds / 1e9,
+                 rec.peak_rss_mib);
+    runs.push_back(rec);
+  }
+  if (!runs.empty()) {
+    if (!opts.json)
+      print_fanout_header(opts, opts.large_file);
+    print_fanout_row(opts, summarize(kind::filebacked, cfg.readers,
+                                     opts.large_file, runs));
+    if (!opts.json)
+      std::printf("\n");
   }
   return ok;
 }
@@ -439,6 +513,8 @@ int main(int argc, char** argv) {
       break;
   }
   bool ok = true;
+  if (opts.large_file > 0)
+    ok = run_large_file(opts) && ok;
   if (!opts.skip_fanout && !opts.kinds.empty() && !opts.readers.empty())
     ok = run_fanout(opts) && ok;
   if (!opts.skip_wakeup)
