@@ -42,8 +42,10 @@ TEST_CASE("rule 2: a parked read returns the first bytes that arrive") {
   p.request(0, 1000);
   f.run();
   CHECK(p.outstanding() == 1); // nothing there yet: parked
+  CHECK(f.status().parked == 1);
   f.emit("abc");
   f.run();
+  CHECK(f.status().parked == 0);
   REQUIRE(p.answers().size() == 1);
   CHECK(p.received() == "abc"); // a short read, not a wait for 1000
   CHECK_FALSE(p.ended());

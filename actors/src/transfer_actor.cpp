@@ -112,6 +112,7 @@ struct transfer_state {
     st.final = final;
     st.error = final_error;
     st.declared_length = options.declared_length;
+    st.parked = pending.size();
     return st;
   }
 

@@ -67,6 +67,8 @@ struct stream_status {
   caf::error error;
   /// The declared final length, if any.
   std::optional<std::uint64_t> declared_length;
+  /// Read requests parked right now, waiting for bytes.
+  std::uint64_t parked = 0;
 };
 
 // -- atoms (at most 10 characters in CAF 0.17) --------------------------------

@@ -1,0 +1,215 @@
+// streamerd: serves live asyncstream streams over HTTP. See docs/streamerd.md.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "asyncstream/error.hpp"
+#include "byte_range.hpp"
+#include "config.hpp"
+#include "registry.hpp"
+#include "server.hpp"
+#include "sources.hpp"
+#include "version.hpp"
+
+namespace {
+
+using streamerd::config;
+using streamerd::source_spec;
+
+/// Parses "HOST:PORT" ("[v6]:PORT" for IPv6) into `cfg`.
+std::string parse_listen(const std::string& text, config& cfg) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size())
+    return "expected HOST:PORT";
+  auto host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  std::uint64_t port = 0;
+  if (!streamerd::parse_seconds(text.substr(colon + 1), port) || port == 0
+      || port > 65535)
+    return "invalid port '" + text.substr(colon + 1) + "'";
+  cfg.host = host.empty() ? "127.0.0.1" : host;
+  cfg.port = static_cast<std::uint16_t>(port);
+  return {};
+}
+
+/// Parses "256M", "1G", "4096" (binary units).
+bool parse_size(const std::string& text, std::uint64_t& out) {
+  if (text.empty())
+    return false;
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
+  std::uint64_t n = 0;
+  if (digits == 0 || !streamerd::parse_seconds(text.substr(0, digits), n))
+    return false;
+  auto unit = text.substr(digits);
+  int shift = 0;
+  if (unit.empty() || unit == "B")
+    shift = 0;
+  else if (unit == "K" || unit == "KiB")
+    shift = 10;
+  else if (unit == "M" || unit == "MiB")
+    shift = 20;
+  else if (unit == "G" || unit == "GiB")
+    shift = 30;
+  else
+    return false;
+  if (shift > 0 && n > (UINT64_MAX >> shift))
+    return false;
+  out = n << shift;
+  return out > 0;
+}
+
+/// Splits "NAME=VALUE" of --source and --exec.
+std::string parse_spec(const std::string& text, source_spec::kind what,
+                       const char* option, config& cfg) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq + 1 == text.size())
+    return std::string{option} + " " + text + ": expected NAME=VALUE";
+  source_spec spec;
+  spec.name = text.substr(0, eq);
+  spec.arg = text.substr(eq + 1);
+  spec.what = what;
+  if (!streamerd::valid_stream_name(spec.name))
+    return std::string{option} + " " + text + ": invalid stream name '"
+           + spec.name + "'";
+  if (what == source_spec::kind::file && spec.arg == "-")
+    spec.what = source_spec::kind::stdin_fd;
+  cfg.sources.push_back(std::move(spec));
+  return {};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  config cfg;
+  CLI::App app{"streamerd " STREAMERD_VERSION
+               ": serves live byte streams over HTTP; many readers, one copy "
+               "of the bytes. See docs/streamerd.md.",
+               "streamerd"};
+  std::string listen = "127.0.0.1:8080";
+  std::vector<std::string> sources;
+  std::vector<std::string> execs;
+  std::string retention;
+  bool no_demo = false;
+  app.set_version_flag("--version", "streamerd " STREAMERD_VERSION);
+  app.add_option("--listen", listen, "address to listen on, HOST:PORT")
+    ->capture_default_str();
+  app.add_option("--source", sources,
+                 "serve a file (NAME=PATH) or standard input (NAME=-) as "
+                 "stream NAME; repeatable");
+  app.add_option("--exec", execs,
+                 "serve the standard output of `/bin/sh -c COMMAND` as "
+                 "stream NAME (NAME=COMMAND); repeatable");
+  app.add_flag("--no-demo", no_demo, "do not create the built-in demo stream");
+  app.add_option("--max-readers", cfg.max_readers,
+                 "concurrent readers per stream")
+    ->capture_default_str()
+    ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  app.add_option("--queue-timeout", cfg.queue_timeout_s,
+                 "seconds a reader over the cap waits, then 503")
+    ->capture_default_str();
+  app.add_option("--retry-after", cfg.retry_after_s,
+                 "Retry-After seconds of that 503")
+    ->capture_default_str();
+  app.add_option("--max-wait", cfg.max_wait_s,
+                 "longest ?wait= (seconds) for a stream that does not exist "
+                 "yet")
+    ->capture_default_str();
+  app.add_option("--storage", cfg.storage, "where stream bodies live")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"memory", "file"}));
+  app.add_option("--file-dir", cfg.file_dir,
+                 "directory of the stream files (--storage file); default "
+                 "$TMPDIR or /tmp")
+    ->check(CLI::ExistingDirectory);
+  app.add_option("--retention", retention,
+                 "keep only the newest SIZE bytes per stream (K, M, G "
+                 "suffixes); slower readers get cut off");
+  app.add_option("--drain-timeout", cfg.drain_timeout_s,
+                 "seconds open responses may run on after SIGTERM/SIGINT")
+    ->capture_default_str();
+  app.add_option("--threads", cfg.threads, "network threads")
+    ->capture_default_str()
+    ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
+  app.add_option("--log-level", cfg.log_level,
+                 "trace, debug, info, warn, error or off")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version print to stdout and exit 0; errors go to stderr.
+    return app.exit(e);
+  }
+  cfg.demo = !no_demo;
+  std::string err = parse_listen(listen, cfg);
+  if (!err.empty()) {
+    std::cerr << "streamerd: --listen " << listen << ": " << err << "\n";
+    return 2;
+  }
+  for (auto& s : sources)
+    if (err = parse_spec(s, source_spec::kind::file, "--source", cfg);
+        !err.empty())
+      break;
+  for (auto& s : execs)
+    if (err.empty())
+      err = parse_spec(s, source_spec::kind::command, "--exec", cfg);
+  if (!err.empty()) {
+    std::cerr << "streamerd: " << err << "\n";
+    return 2;
+  }
+  if (!retention.empty()) {
+    std::uint64_t n = 0;
+    if (!parse_size(retention, n)) {
+      std::cerr << "streamerd: --retention " << retention
+                << ": expected a size like 64M\n";
+      return 2;
+    }
+    cfg.retention = n;
+  }
+  auto logger = spdlog::stderr_color_mt("streamerd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // A client that goes away mid-write must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  caf::actor_system_config caf_cfg;
+  asyncstream::configure(caf_cfg);
+  {
+    caf::actor_system sys{caf_cfg};
+    streamerd::registry reg;
+    {
+      streamerd::server srv{sys, cfg, reg};
+      if (auto e = srv.listen(); !e.empty()) {
+        spdlog::error("{}", e);
+        return 1;
+      }
+      if (auto e = streamerd::start_sources(sys, cfg, reg); !e.empty()) {
+        spdlog::error("{}", e);
+        reg.clear();
+        return 1;
+      }
+      spdlog::info("streamerd {} listening on http://{}:{}/ ({} stream(s); "
+                   "try: curl -N http://{}:{}/streams/{})",
+                   STREAMERD_VERSION, cfg.host, cfg.port, reg.list().size(),
+                   cfg.host, cfg.port,
+                   cfg.demo ? "demo" : "NAME");
+      srv.run();
+      srv.shutdown();
+    }
+    // Streams go before the actor system; their sources are stopped.
+    reg.clear();
+    sys.await_all_actors_done();
+  }
+  spdlog::info("streamerd stopped");
+  return 0;
+}
