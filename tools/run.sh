@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The main job, from any directory on a fresh Debian 12 machine:
 #
-#   bash tools/run.sh                  # the quick default (MAIN_DEFAULT_ARGS)
-#   bash tools/run.sh --bytes 1G ...   # your arguments replace the default
+#   bash tools/run.sh                  # streamerd with its demo stream on 127.0.0.1:8080
+#   bash tools/run.sh --listen 127.0.0.1:9000 --source log=/var/log/syslog
+#                                      # your arguments go to streamerd
 #
 # Installs the missing build packages (apt-get, only if one is missing),
 # configures and builds in Release into build/ (only what is out of date) and
-# runs the main program. The main program is the benchmark today and becomes
-# the streamerd daemon later: change MAIN_TARGET and MAIN_DEFAULT_ARGS below.
+# runs the main program, the streamerd daemon (docs/streamerd.md). Stop it
+# with Ctrl-C (it drains, then exits 0). The benchmark is
+# build/tools/asyncstream-bench (docs/benchmarks.md).
 #
 # tools/test.sh sources this file for its helpers (ensure_packages,
 # configure_build, build); main() runs only when this file is executed.
@@ -18,8 +20,8 @@ set -euo pipefail
 
 # -- what the main job runs ---------------------------------------------------
 
-MAIN_TARGET=asyncstream-bench
-MAIN_DEFAULT_ARGS=(--bytes 64M --readers 1,10,100)
+MAIN_TARGET=streamerd
+MAIN_DEFAULT_ARGS=()
 
 # -- settings -----------------------------------------------------------------
 
@@ -27,7 +29,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${ASYNCSTREAM_BUILD_DIR:-build}
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
 JOBS=${ASYNCSTREAM_JOBS:-$(nproc)}
-PACKAGES=(cmake ninja-build g++ libcaf-dev doctest-dev)
+PACKAGES=(cmake ninja-build g++ libcaf-dev doctest-dev libboost-dev
+          libcli11-dev libspdlog-dev curl)
 
 # -- helpers ------------------------------------------------------------------
 
@@ -112,6 +115,12 @@ main() {
   local exe args=("$@")
   exe=$(find_executable "$MAIN_TARGET")
   ((${#args[@]})) || args=("${MAIN_DEFAULT_ARGS[@]}")
+  if [[ $MAIN_TARGET == streamerd && ${#args[@]} -eq 0 ]]; then
+    log "streamerd serves its demo stream on http://127.0.0.1:8080/ (Ctrl-C stops it):"
+    log "  curl -N http://127.0.0.1:8080/streams/demo      # follow the demo stream"
+    log "  curl -T FILE http://127.0.0.1:8080/streams/NAME # upload a stream"
+    log "  curl http://127.0.0.1:8080/metrics              # or open http://127.0.0.1:8080/"
+  fi
   log "running $MAIN_TARGET"
   show "$exe" "${args[@]}"
   exec "$exe" "${args[@]}"

@@ -20,6 +20,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/run.sh"
 cd "$ROOT"
 
 TEST_TIMEOUT=${ASYNCSTREAM_TEST_TIMEOUT:-600}
+# The streamerd end-to-end tests drive it with curl and check its status page
+# in headless Chromium.
+PACKAGES+=(chromium-headless-shell)
 
 ensure_packages
 configure_build

@@ -16,8 +16,8 @@
 # themselves (one curl process each, copying every byte out of the socket)
 # may be the bottleneck, which the CPU columns show: "srv_cpu" is the CPU
 # time of the server processes during the clients' run, "cli_cpu" that of
-# the curl clients, both in CPU-seconds, next to the wall time and the
-# number of cores.
+# the curl clients (for streamerd including the upload's curl), both in
+# CPU-seconds, next to the wall time and the number of cores.
 #
 # Environment: STREAMERD_ARGS, extra arguments for streamerd (split on
 # blanks), e.g. STREAMERD_ARGS="--threads 2".
