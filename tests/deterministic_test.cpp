@@ -158,6 +158,11 @@ TEST_CASE("rule 5: the stream's status reports the error at once") {
   CHECK(st.final);
   CHECK(st.size == 3);
   CHECK(is(st.error, errc::io_error));
+  CHECK_FALSE(is(st.error, errc::timeout));
+  // A clean status has no error; asking what it is must not crash (CAF's
+  // category() of an empty error reads through a null pointer).
+  CHECK_FALSE(is(caf::error{}, errc::io_error));
+  CHECK_FALSE(is(caf::error{}, errc::none));
 }
 
 TEST_CASE("rule 7: a source shorter than its declared length fails") {

@@ -34,7 +34,8 @@ caf::error make_error(errc code, std::string context) {
 }
 
 bool is(const caf::error& err, errc code) noexcept {
-  return err.category() == error_category
+  // CAF 0.17's error::category() dereferences the data of an empty error.
+  return err && err.category() == error_category
          && err.code() == static_cast<std::uint8_t>(code);
 }
 

@@ -213,6 +213,31 @@ children_cpu() {
   }')
 }
 
+# After failed clients: says whether the server is still running (or how it
+# ended) and shows the end of its log.
+server_post_mortem() {
+  local label=$1 pid log rc
+  if [[ $label == nginx ]]; then pid=$nginx_pid; log=$tmp/nginx/logs/error.log
+  else pid=$streamerd_pid; log=$tmp/streamerd/log; fi
+  [[ -n $pid ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    printf 'http_bench: %s (pid %s) is still running\n' "$label" "$pid" >&2
+  else
+    rc=0; wait "$pid" 2>/dev/null || rc=$?
+    if ((rc > 128)); then
+      printf 'http_bench: %s (pid %s) died of signal %d (%s)\n' "$label" "$pid" \
+        $((rc - 128)) "$(kill -l $((rc - 128)) 2>/dev/null)" >&2
+    else
+      printf 'http_bench: %s (pid %s) exited with status %d\n' "$label" "$pid" "$rc" >&2
+    fi
+    if [[ $label == nginx ]]; then nginx_pid=; else streamerd_pid=; fi
+  fi
+  if [[ -s $log ]]; then
+    printf 'http_bench: end of the %s log:\n' "$label" >&2
+    tail -n 20 "$log" | sed 's/^/    /' >&2
+  fi
+}
+
 # Runs the clients against URL; sets CL_SECS (wall time) and CL_CPU (their
 # CPU-seconds), and CL_LIVE (yes/no: was the upload, if any, still running
 # once every client had been launched). Aborts unless every client got
@@ -253,6 +278,7 @@ run_clients() {
     fi
   done
   if ((fail)); then
+    server_post_mortem "$label"
     die "$label: $fail of $clients clients failed"
   fi
   CL_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
