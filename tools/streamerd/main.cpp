@@ -205,10 +205,12 @@ int main(int argc, char** argv) {
                    cfg.demo ? "demo" : "NAME");
       srv.run();
       srv.shutdown();
-    }
-    // Streams go before the actor system; their sources are stopped.
-    reg.clear();
-    sys.await_all_actors_done();
+      // Streams go before the actor system; their sources are stopped and
+      // any open still waiting for a reader slot is refused at once.
+      for (auto& e : reg.clear())
+        e->stream.abort();
+      sys.await_all_actors_done();
+    } // the server (its io_context) goes after the last download actor
   }
   spdlog::info("streamerd stopped");
   return 0;

@@ -144,6 +144,10 @@ public:
     net::post(stream_.get_executor(), [self = shared_from_this(), force] {
       if (!force && self->busy_)
         return;
+      if (self->timer_) {
+        self->timer_.reset(); // a ?wait= for a name: over
+        self->srv_->reg.cancel_await(self->await_token_);
+      }
       if (self->writer_) {
         self->writer_->close_with_error(asyncstream::make_error(
           errc::io_error, "streamerd shut down during the upload"));
@@ -669,6 +673,10 @@ private:
   }
 
   void read_body() {
+    if (!writer_) {
+      close_socket();
+      return;
+    }
     if (body_parser_->is_done())
       return upload_done();
     if (!chunk_ || filled_ == chunk_->capacity()) {
@@ -687,6 +695,11 @@ private:
   }
 
   void on_body(beast::error_code ec) {
+    if (!writer_) {
+      // The upload was ended meanwhile (a forced drain): nothing to add.
+      close_socket();
+      return;
+    }
     auto& body = body_parser_->get().body();
     auto n = (chunk_->capacity() - filled_) - body.size;
     if (n > 0) {
@@ -722,9 +735,11 @@ private:
   void upload_failed(beast::error_code ec) {
     auto why = "upload broke off after " + std::to_string(uploaded_)
                + " bytes: " + ec.message();
-    spdlog::warn("{}: stream {}: {}", peer_, upload_name_, why);
-    writer_->close_with_error(asyncstream::make_error(errc::io_error, why));
-    writer_.reset();
+    if (writer_) {
+      spdlog::warn("{}: stream {}: {}", peer_, upload_name_, why);
+      writer_->close_with_error(asyncstream::make_error(errc::io_error, why));
+      writer_.reset();
+    }
     chunk_.reset();
     close_socket();
   }
@@ -888,12 +903,19 @@ void server::shutdown() {
   beast::error_code ec;
   st.acceptor.close(ec);
   st.signals.cancel(ec);
-  // The sessions still alive hold readers and writers: end them now; the
-  // io_context (and with it their handlers) goes with the state.
+  // The sessions still alive hold readers and writers: end them now, and run
+  // their handlers until they are gone (their download actors may still
+  // post to them meanwhile), for at most a few seconds.
   for (auto& s : st.live_sessions())
     s->drain(true);
-  st.ioc.restart();
-  st.ioc.poll();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  do {
+    st.ioc.restart();
+    st.ioc.run_for(std::chrono::milliseconds{10});
+  } while (!st.live_sessions().empty()
+           && std::chrono::steady_clock::now() < deadline);
+  if (auto n = st.live_sessions().size(); n > 0)
+    spdlog::warn("{} connection(s) still open at shutdown", n);
 }
 
 } // namespace streamerd

@@ -37,7 +37,9 @@ public:
   void run();
 
   /// Stops every response still open and lets go of the network side's
-  /// hold on the streams (after `run`, before the actor system goes).
+  /// hold on the streams (after `run`). Destroy the server only after the
+  /// actor system has no actors left: a download actor may hold the last
+  /// reference to a connection, which needs the server's io_context.
   void shutdown();
 
   struct state;
