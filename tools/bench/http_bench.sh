@@ -20,7 +20,8 @@
 # CPU-seconds, next to the wall time and the number of cores.
 #
 # Environment: STREAMERD_ARGS, extra arguments for streamerd (split on
-# blanks), e.g. STREAMERD_ARGS="--threads 2".
+# blanks), e.g. STREAMERD_ARGS="--threads 2"; HTTP_BENCH_CURL_TIMEOUT, the
+# limit on each curl in seconds (default 300).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,7 +41,8 @@ Usage: http_bench.sh [options]
 Per run: an nginx row (static file, sendfile), then a streamerd row (a fresh
 daemon; an upload of the same file starts, the clients start right after it
 and read the stream while it is live). Only 127.0.0.1; every curl is bounded
-by a 300 s timeout. Environment: STREAMERD_ARGS adds daemon arguments.
+by a timeout. Environment: STREAMERD_ARGS adds daemon arguments (split on
+blanks); HTTP_BENCH_CURL_TIMEOUT sets that timeout in seconds [300].
 EOF
 }
 
@@ -100,7 +102,8 @@ case $only in
   *) die "bad --only: $only (nginx or streamerd)" ;;
 esac
 
-CURL_TIMEOUT=300
+CURL_TIMEOUT=${HTTP_BENCH_CURL_TIMEOUT:-300}
+[[ $CURL_TIMEOUT =~ ^[0-9]+$ ]] || die "bad HTTP_BENCH_CURL_TIMEOUT: $CURL_TIMEOUT"
 NCPU=$(nproc 2>/dev/null || echo 1)
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 

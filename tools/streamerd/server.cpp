@@ -655,8 +655,12 @@ private:
     upload_name_ = name;
     writer_.emplace(std::move(*w));
     uploaded_ = 0;
+    body_reads_ = 0;
     body_parser_.emplace(std::move(*header_parser_));
     body_parser_->body_limit(no_body_limit);
+    // Beast reads max(512, free capacity) bytes per call (at most 64 KiB):
+    // without room in the buffer every read(2) would be 512 bytes.
+    buffer_.reserve(64 * 1024);
     auto expect = body_parser_->get()[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
       static const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -695,6 +699,7 @@ private:
   }
 
   void on_body(beast::error_code ec) {
+    ++body_reads_;
     if (!writer_) {
       // The upload was ended meanwhile (a forced drain): nothing to add.
       close_socket();
@@ -726,8 +731,8 @@ private:
     writer_->close();
     writer_.reset();
     chunk_.reset();
-    spdlog::info("{}: upload of stream {} complete: {} bytes", peer_,
-                 upload_name_, uploaded_);
+    spdlog::info("{}: upload of stream {} complete: {} bytes in {} reads",
+                 peer_, upload_name_, uploaded_, body_reads_);
     respond(http::status::created,
             upload_name_ + ": " + std::to_string(uploaded_) + " bytes\n");
   }
@@ -788,6 +793,7 @@ private:
   asyncstream::mutable_chunk_ptr chunk_;
   std::size_t filled_ = 0;
   std::uint64_t uploaded_ = 0;
+  std::uint64_t body_reads_ = 0;
 };
 
 // -- server::state ------------------------------------------------------------
