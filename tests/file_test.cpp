@@ -120,6 +120,12 @@ TEST_CASE_FIXTURE(system_fixture,
   REQUIRE(got);
   CHECK(*got == data);
   CHECK(slurp(path) == data);
+  // The descriptor serves the published bytes at their offsets (sendfile).
+  REQUIRE(s->file_descriptor() >= 0);
+  std::string via_fd(4096, '\0');
+  REQUIRE(::pread(s->file_descriptor(), via_fd.data(), via_fd.size(), 12345)
+          == 4096);
+  CHECK(via_fd == data.substr(12345, 4096));
   // A read across the border of the memory cache: file, then memory.
   auto border = data.size() - 128 * 1024;
   REQUIRE(r->seek(static_cast<std::int64_t>(border - 1000), whence::start));
@@ -189,6 +195,7 @@ TEST_CASE_FIXTURE(system_fixture,
   auto s = stream::make(sys, scripted(data, 70000), opts);
   REQUIRE(s);
   CHECK(s->file_path().empty());
+  CHECK(s->file_descriptor() >= 0); // unnamed, but a file all the same
   auto r = s->open_reader();
   REQUIRE(r);
   auto got = read_all(*r, 1 << 20);

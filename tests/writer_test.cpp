@@ -39,6 +39,7 @@ TEST_CASE_FIXTURE(system_fixture, "written bytes reach readers at once") {
   REQUIRE(all);
   CHECK(*all == "hello world");
   CHECK(w->written() == 11);
+  CHECK(s->file_descriptor() == -1); // memory mode: no file
   auto len = s->wait();
   REQUIRE(len);
   CHECK(*len == 11);

@@ -187,6 +187,12 @@ caf::error stream::remove() {
   return {};
 }
 
+int stream::file_descriptor() const {
+  if (!core_ || !core_->file)
+    return -1;
+  return core_->file->fd();
+}
+
 std::string stream::file_path() const {
   if (!core_ || !core_->file)
     return {};

@@ -126,7 +126,10 @@ start_daemon() {
     PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
     DLOG=$T/daemon.$DAEMON_N.err
     (exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
-     exec "$BIN" --listen "127.0.0.1:$PORT" "$@" \
+     # STREAMERD_ARGS (e.g. "--storage memory") goes before the test's own
+     # arguments, so a test that sets the same option wins.
+     # shellcheck disable=SC2086
+     exec "$BIN" --listen "127.0.0.1:$PORT" ${STREAMERD_ARGS:-} "$@" \
        <"${DSTDIN:-/dev/null}" >"$T/daemon.$DAEMON_N.out" 2>"$DLOG") &
     DPID=$!
     PIDS+=("$DPID")

@@ -26,8 +26,9 @@ struct config {
   std::uint64_t queue_timeout_s = 10;
   std::uint64_t retry_after_s = 5;
   std::uint64_t max_wait_s = 60;
-  /// "memory" or "file".
-  std::string storage = "memory";
+  /// "file" (stream files: bounded memory, sendfile(2) to clients) or
+  /// "memory".
+  std::string storage = "file";
   std::string file_dir;
   std::optional<std::uint64_t> retention;
   std::uint64_t drain_timeout_s = 10;

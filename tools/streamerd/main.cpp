@@ -101,14 +101,20 @@ int main(int argc, char** argv) {
   std::string retention;
   bool no_demo = false;
   app.set_version_flag("--version", "streamerd " STREAMERD_VERSION);
+  // An option given twice: the last one wins (as in most daemons), so a
+  // wrapper script's defaults can be overridden on its command line.
+  app.option_defaults()->multi_option_policy(
+    CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--listen", listen, "address to listen on, HOST:PORT")
     ->capture_default_str();
   app.add_option("--source", sources,
                  "serve a file (NAME=PATH) or standard input (NAME=-) as "
-                 "stream NAME; repeatable");
+                 "stream NAME; repeatable")
+    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--exec", execs,
                  "serve the standard output of `/bin/sh -c COMMAND` as "
-                 "stream NAME (NAME=COMMAND); repeatable");
+                 "stream NAME (NAME=COMMAND); repeatable")
+    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--no-demo", no_demo, "do not create the built-in demo stream");
   app.add_option("--max-readers", cfg.max_readers,
                  "concurrent readers per stream")

@@ -1,9 +1,11 @@
 #include "server.hpp"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -401,6 +403,9 @@ private:
 
   void start_download(registry::entry_ptr e) {
     entry_ = std::move(e);
+    // File-backed: the published bytes go out with sendfile(2) from the
+    // stream file (no copy in user space, none into the socket either).
+    file_fd_ = entry_->stream.file_descriptor();
     download_request req;
     req.stream = entry_->stream;
     req.open_reader = !head_;
@@ -543,6 +548,15 @@ private:
   void data(std::vector<asyncstream::slice> bytes, caf::error err) {
     if (!streaming_)
       return;
+    if (!bytes.empty() && file_fd_ >= 0) {
+      std::uint64_t n = 0;
+      for (auto& x : bytes)
+        n += x.size();
+      // The slices only said how many bytes exist: they go out of the file.
+      bytes.clear();
+      send_file(n);
+      return;
+    }
     if (!bytes.empty()) {
       std::size_t n = 0;
       std::vector<net::const_buffer> bufs;
@@ -571,6 +585,68 @@ private:
     spdlog::warn("{}: response of stream {} truncated at offset {}: {}", peer_,
                  entry_->name, pos_, asyncstream::render(err));
     end_download("stream failed", false);
+  }
+
+  /// Sends stream bytes [pos_, pos_ + n) from the stream file, framed as one
+  /// chunk for a chunked body.
+  void send_file(std::uint64_t n) {
+    file_left_ = n;
+    file_off_ = pos_;
+    file_total_ = n;
+    if (!chunked_)
+      return send_file_some();
+    char head[32];
+    auto len = std::snprintf(head, sizeof(head), "%llx\r\n",
+                             static_cast<unsigned long long>(n));
+    chunk_head_.assign(head, static_cast<std::size_t>(len));
+    net::async_write(stream_.socket(), net::buffer(chunk_head_),
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 std::size_t) {
+                       if (ec)
+                         return self->written(ec, 0);
+                       self->send_file_some();
+                     });
+  }
+
+  void send_file_some() {
+    auto& sock = stream_.socket();
+    beast::error_code ec;
+    sock.native_non_blocking(true, ec);
+    while (!ec && file_left_ > 0) {
+      auto off = static_cast<off_t>(file_off_);
+      auto max = std::min<std::uint64_t>(file_left_, std::uint64_t{1} << 30);
+      auto res = ::sendfile(sock.native_handle(), file_fd_, &off,
+                            static_cast<std::size_t>(max));
+      if (res > 0) {
+        file_off_ += static_cast<std::uint64_t>(res);
+        file_left_ -= static_cast<std::uint64_t>(res);
+      } else if (res < 0 && errno == EINTR) {
+        continue;
+      } else if (res < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        sock.async_wait(tcp::socket::wait_write,
+                        [self = shared_from_this()](beast::error_code ec) {
+                          if (ec)
+                            return self->written(ec, 0);
+                          self->send_file_some();
+                        });
+        return;
+      } else {
+        ec = res < 0 ? beast::error_code{errno, beast::system_category()}
+                     : make_error_code(net::error::eof); // file too short
+      }
+    }
+    if (ec)
+      return written(ec, 0);
+    if (!chunked_)
+      return written({}, static_cast<std::size_t>(file_total_));
+    static const std::string crlf = "\r\n";
+    net::async_write(stream_.socket(), net::buffer(crlf),
+                     [self = shared_from_this()](beast::error_code ec,
+                                                 std::size_t) {
+                       self->written(ec,
+                                     static_cast<std::size_t>(
+                                       self->file_total_));
+                     });
   }
 
   void written(beast::error_code ec, std::size_t n) {
@@ -656,6 +732,7 @@ private:
     writer_.emplace(std::move(*w));
     uploaded_ = 0;
     body_reads_ = 0;
+    direct_left_.reset();
     body_parser_.emplace(std::move(*header_parser_));
     body_parser_->body_limit(no_body_limit);
     // Beast reads max(512, free capacity) bytes per call (at most 64 KiB):
@@ -676,10 +753,38 @@ private:
     read_body();
   }
 
+  /// Reads the body: straight from the socket into chunks when its length
+  /// is known, through Beast's parser when it is chunked.
   void read_body() {
     if (!writer_) {
       close_socket();
       return;
+    }
+    auto& req = body_parser_->get();
+    if (!req.chunked() && req.has_content_length() && !body_parser_->is_done()) {
+      if (!direct_left_) {
+        direct_left_ = body_parser_->content_length().value_or(0);
+        // Bytes that came with the header are in Beast's buffer already.
+        auto pending = buffer_.data();
+        auto n = std::min<std::uint64_t>(net::buffer_size(pending),
+                                         *direct_left_);
+        std::vector<char> head(static_cast<std::size_t>(n));
+        net::buffer_copy(net::buffer(head), pending);
+        buffer_.consume(static_cast<std::size_t>(n));
+        for (std::size_t off = 0; off < head.size();) {
+          if (!chunk_ || filled_ == chunk_->capacity()) {
+            chunk_ = srv_->pool->acquire();
+            filled_ = 0;
+          }
+          auto k = std::min(head.size() - off, chunk_->capacity() - filled_);
+          std::memcpy(chunk_->mutable_data() + filled_, head.data() + off, k);
+          if (!publish_body(k))
+            return;
+          off += k;
+        }
+        *direct_left_ -= n;
+      }
+      return read_direct();
     }
     if (body_parser_->is_done())
       return upload_done();
@@ -698,6 +803,56 @@ private:
                           });
   }
 
+  /// A body of known length: each read(2) goes into the chunk's tail.
+  void read_direct() {
+    if (*direct_left_ == 0)
+      return upload_done();
+    if (!chunk_ || filled_ == chunk_->capacity()) {
+      chunk_ = srv_->pool->acquire();
+      filled_ = 0;
+    }
+    auto room = std::min<std::uint64_t>(chunk_->capacity() - filled_,
+                                        *direct_left_);
+    stream_.socket().async_read_some(
+      net::buffer(chunk_->mutable_data() + filled_,
+                  static_cast<std::size_t>(room)),
+      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        ++self->body_reads_;
+        if (!self->writer_) {
+          self->close_socket();
+          return;
+        }
+        if (n > 0) {
+          if (!self->publish_body(n))
+            return;
+          *self->direct_left_ -= n;
+        }
+        if (ec) {
+          if (ec == net::error::eof)
+            ec = http::error::partial_message;
+          return self->upload_failed(ec);
+        }
+        self->read_direct();
+      });
+  }
+
+  /// Hands the next `n` bytes of the chunk to the stream's writer (no
+  /// copy); false (and the request answered) if the stream refused them.
+  bool publish_body(std::size_t n) {
+    if (auto err = writer_->write(asyncstream::slice{chunk_, filled_, n})) {
+      spdlog::warn("{}: stream {} refused bytes: {}", peer_, upload_name_,
+                   asyncstream::render(err));
+      writer_.reset();
+      keep_alive_ = false;
+      respond(http::status::internal_server_error,
+              asyncstream::render(err) + "\n");
+      return false;
+    }
+    filled_ += n;
+    uploaded_ += n;
+    return true;
+  }
+
   void on_body(beast::error_code ec) {
     ++body_reads_;
     if (!writer_) {
@@ -707,19 +862,8 @@ private:
     }
     auto& body = body_parser_->get().body();
     auto n = (chunk_->capacity() - filled_) - body.size;
-    if (n > 0) {
-      // The bytes are in the chunk already: hand them over, no copy.
-      if (auto err = writer_->write(asyncstream::slice{chunk_, filled_, n})) {
-        spdlog::warn("{}: stream {} refused bytes: {}", peer_, upload_name_,
-                     asyncstream::render(err));
-        writer_.reset();
-        keep_alive_ = false;
-        return respond(http::status::internal_server_error,
-                       asyncstream::render(err) + "\n");
-      }
-      filled_ += n;
-      uploaded_ += n;
-    }
+    if (n > 0 && !publish_body(n))
+      return;
     if (ec == http::error::need_buffer)
       ec = {};
     if (ec)
@@ -785,6 +929,11 @@ private:
   std::uint64_t pos_ = 0;
   std::uint64_t consumer_ = 0;
   std::vector<asyncstream::slice> in_flight_;
+  int file_fd_ = -1;
+  std::uint64_t file_off_ = 0;
+  std::uint64_t file_left_ = 0;
+  std::uint64_t file_total_ = 0;
+  std::string chunk_head_;
   std::optional<net::steady_timer> timer_;
   std::uint64_t await_token_ = 0;
   // Upload state.
@@ -794,6 +943,8 @@ private:
   std::size_t filled_ = 0;
   std::uint64_t uploaded_ = 0;
   std::uint64_t body_reads_ = 0;
+  /// Bytes of a Content-Length body still to read directly.
+  std::optional<std::uint64_t> direct_left_;
 };
 
 // -- server::state ------------------------------------------------------------

@@ -103,6 +103,13 @@ public:
   /// temporary file.
   std::string file_path() const;
 
+  /// Returns the stream file's descriptor, -1 in memory mode. The stream owns
+  /// it: it stays open while any handle or reader of the stream exists; never
+  /// close it or write to it. Every byte below `status().size` is in the
+  /// file at its stream offset, so a server may `sendfile(2)` published
+  /// bytes straight from it (the zero-copy way to a socket).
+  int file_descriptor() const;
+
   /// Lifts a demand-driven read-ahead limit for good: the source reads on
   /// to its end (a no-op without `stream_options::read_ahead`).
   void release();

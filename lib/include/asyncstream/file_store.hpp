@@ -85,6 +85,13 @@ public:
     return path_;
   }
 
+  /// Returns the file's descriptor (owned here: never close it, never write
+  /// to it). Every byte below `size()` is in the file at its stream offset,
+  /// for `sendfile(2)` and the like.
+  int fd() const noexcept {
+    return fd_;
+  }
+
   /// Returns whether the file was opened read-only.
   bool read_only() const noexcept {
     return read_only_;
