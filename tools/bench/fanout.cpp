@@ -440,8 +440,8 @@ fanout_record run_push_row(const fanout_config& cfg) {
     fs.directory = cfg.file_dir;
     opts.file = fs;
   }
-  // What the readers must see: the source, or what the producer generated.
-  reader_tally expected = whole(src);
+  // What the readers must see: the producer tallies what it writes.
+  reader_tally expected;
   const std::size_t cycle = src.bytes.size() - read_size;
   if (cfg.generated_bytes > 0 && untethered) {
     set_error(rec.error, "the untethered kind reads its source, not a "
@@ -487,32 +487,20 @@ fanout_record run_push_row(const fanout_config& cfg) {
     // retention window, a reader that opened late would find the start gone.
     std::thread producer{[&] {
       opened.wait();
+      // The producer's own tally is what the readers must match. A
+      // generated stream's byte k is source byte k % cycle; the source holds
+      // its first 64 KiB twice, so every write is one contiguous piece.
       const auto* data = src.bytes.data();
-      if (cfg.generated_bytes > 0) {
-        // Stream byte k is source byte k % cycle; the source holds the
-        // first 64 KiB twice, so every write is one contiguous piece.
-        expected = reader_tally{};
-        for (std::uint64_t off = 0; off < cfg.generated_bytes;
-             off += read_size) {
-          auto n = static_cast<std::size_t>(
-            std::min<std::uint64_t>(read_size, cfg.generated_bytes - off));
-          const auto* p = data + off % cycle;
-          expected.touch(p, n);
-          if (auto err = w->write(p, n)) {
-            producer_error = "write at offset " + std::to_string(off) + ": "
-                             + render(err);
-            break;
-          }
-        }
-        if (auto err = w->close(); err && producer_error.empty())
-          producer_error = "close: " + render(err);
-        closed_promise.set_value();
-        return;
-      }
-      auto size = src.bytes.size();
-      for (std::size_t off = 0; off < size; off += read_size) {
-        auto n = std::min(read_size, size - off);
-        if (auto err = w->write(data + off, n)) {
+      const bool generated = cfg.generated_bytes > 0;
+      const std::uint64_t total = generated ? cfg.generated_bytes
+                                            : src.bytes.size();
+      expected = reader_tally{};
+      for (std::uint64_t off = 0; off < total; off += read_size) {
+        auto n = static_cast<std::size_t>(
+          std::min<std::uint64_t>(read_size, total - off));
+        const auto* p = data + (generated ? off % cycle : off);
+        expected.touch(p, n);
+        if (auto err = w->write(p, n)) {
           producer_error = "write at offset " + std::to_string(off) + ": "
                            + render(err);
           break;
