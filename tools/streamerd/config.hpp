@@ -32,7 +32,8 @@ struct config {
   std::string file_dir;
   std::optional<std::uint64_t> retention;
   std::uint64_t drain_timeout_s = 10;
-  std::size_t threads = 1;
+  /// Network threads; 0: one per core (set in main).
+  std::size_t threads = 0;
   std::string log_level = "info";
 };
 

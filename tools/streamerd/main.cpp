@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
+#include <algorithm>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -143,8 +145,8 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", cfg.drain_timeout_s,
                  "seconds open responses may run on after SIGTERM/SIGINT")
     ->capture_default_str();
-  app.add_option("--threads", cfg.threads, "network threads")
-    ->capture_default_str()
+  app.add_option("--threads", cfg.threads,
+                 "network threads (default: one per core)")
     ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
   app.add_option("--log-level", cfg.log_level,
                  "trace, debug, info, warn, error or off")
@@ -157,6 +159,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   cfg.demo = !no_demo;
+  if (cfg.threads == 0)
+    cfg.threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(),
+                                          1, 64);
   std::string err = parse_listen(listen, cfg);
   if (!err.empty()) {
     std::cerr << "streamerd: --listen " << listen << ": " << err << "\n";

@@ -971,8 +971,11 @@ void server::state::drain(int signal_number) {
     return;
   spdlog::info("signal {}: draining (at most {} s)", signal_number,
                cfg.drain_timeout_s);
-  beast::error_code ec;
-  acceptor.close(ec);
+  // The acceptor lives on its own strand: close it there.
+  net::post(acceptor.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor.close(ec);
+  });
   for (auto& s : live_sessions())
     s->drain(false);
   drain_timer.expires_after(std::chrono::seconds{cfg.drain_timeout_s});
