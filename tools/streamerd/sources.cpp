@@ -97,9 +97,12 @@ void log_when_final(caf::actor_system& sys, const registry::entry_ptr& e) {
   on_stream_final(sys, e->stream,
                   [weak, name](asyncstream::stream_status st) {
                     if (asyncstream::is(st.error,
-                                        asyncstream::errc::stream_gone)) {
-                      // The daemon is shutting down (or the stream was
-                      // deleted and its last reader left): not a failure.
+                                        asyncstream::errc::stream_gone)
+                        || asyncstream::is(st.error,
+                                           asyncstream::errc::canceled)) {
+                      // The daemon is shutting down (it aborts its streams),
+                      // or the stream was deleted and its last reader left:
+                      // not a failure.
                       spdlog::debug("stream {} closed after {} bytes", name,
                                     st.size);
                     } else if (st.error) {
