@@ -270,6 +270,15 @@ std::string check(const std::vector<reader_out>& outs,
   return {};
 }
 
+/// Marks `rec` as passed, or failed with `err`, and returns it.
+fanout_record& conclude(fanout_record& rec, const std::string& err) {
+  if (!err.empty())
+    set_error(rec.error, err);
+  else
+    rec.ok = 1;
+  return rec;
+}
+
 /// The length and checksum of the whole of `src`.
 reader_tally whole(const source_data& src) {
   return {src.bytes.size(), src.checksum};
@@ -359,12 +368,7 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
     rec.pool_mapped_mib = pool_mapped_mib(opts.chunk_size);
   }
   // The stream handle is gone; the actors' readers release it as they exit.
-  auto err = check(outs, whole(src));
-  if (!err.empty())
-    set_error(rec.error, err);
-  else
-    rec.ok = 1;
-  return rec;
+  return conclude(rec, check(outs, whole(src)));
 }
 
 // -- writer and untethered: a pushed stream fed by a producer thread ---------
@@ -561,11 +565,7 @@ fanout_record run_push_row(const fanout_config& cfg) {
         err = "stalled reader: " + err;
     }
   }
-  if (!err.empty())
-    set_error(rec.error, err);
-  else
-    rec.ok = 1;
-  return rec;
+  return conclude(rec, err);
 }
 
 fanout_record run_reference_row(const fanout_config& cfg) {
@@ -595,12 +595,7 @@ fanout_record run_reference_row(const fanout_config& cfg) {
     auto t1 = clock::now();
     finish_record(rec, meter, t0, t1);
   }
-  auto err = check(outs, whole(src));
-  if (!err.empty())
-    set_error(rec.error, err);
-  else
-    rec.ok = 1;
-  return rec;
+  return conclude(rec, check(outs, whole(src)));
 }
 
 } // namespace

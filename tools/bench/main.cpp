@@ -308,6 +308,22 @@ void print_wakeup_row(const options& opts, const char* impl,
   std::fflush(stdout);
 }
 
+/// The settings of one fan-out row, from the command line.
+fanout_config make_config(const options& opts, kind what, std::size_t readers,
+                          const source_data& src) {
+  fanout_config cfg;
+  cfg.what = what;
+  cfg.readers = readers;
+  cfg.source = &src;
+  cfg.scheduler_threads = opts.scheduler_threads;
+  cfg.scheduler_policy = opts.scheduler_policy;
+  cfg.transfer_thread = opts.transfer_thread;
+  cfg.warm_memory = opts.warm_memory;
+  cfg.window = opts.window;
+  cfg.file_dir = opts.file_dir;
+  return cfg;
+}
+
 bool run_fanout(const options& opts) {
   std::fprintf(stderr, "[bench] filling %s of source bytes\n",
                format_size(opts.bytes).c_str());
@@ -319,16 +335,7 @@ bool run_fanout(const options& opts) {
     std::map<kind, std::vector<fanout_record>> runs;
     for (int run = 1; run <= opts.runs; ++run) {
       for (auto k : opts.kinds) {
-        fanout_config cfg;
-        cfg.what = k;
-        cfg.readers = n;
-        cfg.source = &src;
-        cfg.scheduler_threads = opts.scheduler_threads;
-        cfg.scheduler_policy = opts.scheduler_policy;
-        cfg.transfer_thread = opts.transfer_thread;
-        cfg.warm_memory = opts.warm_memory;
-        cfg.window = opts.window;
-        cfg.file_dir = opts.file_dir;
+        auto cfg = make_config(opts, k, n, src);
         if (k == kind::untethered && n < 2) {
           if (run == 1)
             std::fprintf(stderr,
@@ -395,14 +402,9 @@ bool run_large_file(const options& opts) {
   // 1 MiB cycle is one contiguous piece.
   std::memcpy(cycle.bytes.data() + (std::size_t{1} << 20), cycle.bytes.data(),
               read_size);
-  fanout_config cfg;
-  cfg.what = kind::filebacked;
-  cfg.readers = opts.large_file_readers;
-  cfg.source = &cycle;
-  cfg.scheduler_threads = opts.scheduler_threads;
-  cfg.scheduler_policy = opts.scheduler_policy;
-  cfg.transfer_thread = opts.transfer_thread;
-  cfg.file_dir = opts.file_dir;
+  auto cfg = make_config(opts, kind::filebacked, opts.large_file_readers,
+                         cycle);
+  cfg.warm_memory = false; // the point of the row is what it needs itself
   cfg.generated_bytes = opts.large_file;
   std::vector<fanout_record> runs;
   bool ok = true;
