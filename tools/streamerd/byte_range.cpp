@@ -1,38 +1,98 @@
 #include "byte_range.hpp"
 
-#include <charconv>
 #include <limits>
 
 namespace streamerd {
 
 namespace {
 
+constexpr auto u64_max = std::numeric_limits<std::uint64_t>::max();
+
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+// OWS = *( SP / HTAB ), RFC 9110 5.6.3.
+constexpr bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+
+std::string_view trim_ows(std::string_view x) noexcept {
+  while (!x.empty() && is_ows(x.front()))
+    x.remove_prefix(1);
+  while (!x.empty() && is_ows(x.back()))
+    x.remove_suffix(1);
+  return x;
+}
+
+constexpr char to_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Case-insensitive (ASCII) test for a prefix.
+bool starts_with_nocase(std::string_view x, std::string_view prefix) noexcept {
+  if (x.size() < prefix.size())
+    return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (to_lower(x[i]) != to_lower(prefix[i]))
+      return false;
+  return true;
+}
+
+// 1*DIGIT into a uint64; false when empty, on any other byte, or above
+// 2^64-1. Leading zeros are fine (their count does not matter).
 bool parse_u64(std::string_view text, std::uint64_t& out) noexcept {
   if (text.empty())
     return false;
-  for (auto c : text)
-    if (c < '0' || c > '9')
+  std::uint64_t v = 0;
+  for (auto c : text) {
+    if (!is_digit(c))
       return false;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+    auto d = static_cast<std::uint64_t>(c - '0');
+    if (v > (u64_max - d) / 10)
+      return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
 }
 
-std::string_view trim(std::string_view x) noexcept {
-  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
-    x.remove_prefix(1);
-  while (!x.empty() && (x.back() == ' ' || x.back() == '\t'))
-    x.remove_suffix(1);
-  return x;
+// One byte-range-spec without surrounding OWS: `N-`, `N-M` (M >= N), `-K`.
+bool parse_spec(std::string_view spec, byte_range& out) noexcept {
+  auto dash = spec.find('-');
+  if (dash == std::string_view::npos)
+    return false;
+  auto first = spec.substr(0, dash);
+  auto last = spec.substr(dash + 1);
+  byte_range r;
+  if (first.empty()) {
+    r.form = byte_range::kind::suffix;
+    if (!parse_u64(last, r.suffix))
+      return false;
+  } else {
+    r.form = byte_range::kind::from;
+    if (!parse_u64(first, r.first))
+      return false;
+    if (!last.empty()) {
+      std::uint64_t l = 0;
+      if (!parse_u64(last, l) || l < r.first)
+        return false;
+      r.last = l;
+    }
+  }
+  out = r;
+  return true;
 }
 
 } // namespace
 
 bool valid_stream_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64 || name.front() == '.')
+  if (name.empty() || name.size() > max_stream_name_length
+      || name.front() == '.')
     return false;
   for (auto c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)
+              || c == '.' || c == '_' || c == '-';
     if (!ok)
       return false;
   }
@@ -40,37 +100,38 @@ bool valid_stream_name(std::string_view name) noexcept {
 }
 
 range_parse parse_range(std::string_view value, byte_range& out) noexcept {
-  value = trim(value);
+  value = trim_ows(value);
   if (value.empty())
     return range_parse::none;
+  // Only `bytes=` is ours; any other unit, a bare token, or anything else
+  // that is not a ranges-specifier in bytes is ignored (RFC 9110 14.2).
   constexpr std::string_view unit = "bytes=";
-  if (value.substr(0, unit.size()) != unit)
-    return range_parse::malformed;
+  if (!starts_with_nocase(value, unit))
+    return range_parse::ignored;
   value.remove_prefix(unit.size());
-  if (value.find(',') != std::string_view::npos)
-    return range_parse::multiple;
-  value = trim(value);
-  auto dash = value.find('-');
-  if (dash == std::string_view::npos)
-    return range_parse::malformed;
-  auto first = trim(value.substr(0, dash));
-  auto last = trim(value.substr(dash + 1));
-  byte_range r;
-  if (first.empty()) {
-    if (!parse_u64(last, r.suffix))
-      return range_parse::malformed;
-    r.form = byte_range::kind::suffix;
-  } else {
-    if (!parse_u64(first, r.first))
-      return range_parse::malformed;
-    if (!last.empty()) {
-      std::uint64_t l = 0;
-      if (!parse_u64(last, l) || l < r.first)
+  // range-set = 1#range-spec: elements separated by OWS "," OWS; empty
+  // elements are allowed (RFC 9110 5.6.1) but at least one must be there.
+  std::size_t elements = 0;
+  std::size_t specs = 0;
+  byte_range found;
+  for (;;) {
+    auto comma = value.find(',');
+    auto item = trim_ows(value.substr(0, comma));
+    ++elements;
+    if (!item.empty()) {
+      if (!parse_spec(item, found))
         return range_parse::malformed;
-      r.last = l;
+      ++specs;
     }
+    if (comma == std::string_view::npos)
+      break;
+    value.remove_prefix(comma + 1);
   }
-  out = r;
+  if (specs == 0)
+    return range_parse::malformed;
+  if (elements > 1)
+    return range_parse::multiple;
+  out = found;
   return range_parse::ok;
 }
 
@@ -78,7 +139,9 @@ range_plan plan_range(const byte_range& r, std::uint64_t size,
                       bool final) noexcept {
   range_plan plan;
   if (r.form == byte_range::kind::suffix) {
-    if (r.suffix == 0) {
+    // Final or not: planned against the bytes there are (callers wait for
+    // the end of a live stream first).
+    if (r.suffix == 0 || size == 0) {
       plan.unsatisfiable = true;
       return plan;
     }
@@ -88,32 +151,50 @@ range_plan plan_range(const byte_range& r, std::uint64_t size,
     return plan;
   }
   plan.offset = r.first;
-  if (final && r.first >= size) {
+  if (r.last && *r.last < r.first) {
     plan.unsatisfiable = true;
     return plan;
   }
-  if (r.last) {
-    auto n = *r.last - r.first + 1;
-    if (final && r.first + n > size)
-      n = size - r.first;
-    plan.length = n;
-  } else if (final) {
-    plan.length = size - r.first;
+  if (final) {
+    if (r.first >= size) {
+      plan.unsatisfiable = true;
+      return plan;
+    }
+    // first < size, so size - 1 and the lengths below cannot wrap.
+    auto last = size - 1;
+    if (r.last && *r.last < last)
+      last = *r.last;
+    plan.length = last - r.first + 1;
+    return plan;
   }
+  // Live: bounded by `last` alone, if its length fits in uint64.
+  if (r.last && *r.last - r.first < u64_max)
+    plan.length = *r.last - r.first + 1;
   return plan;
 }
 
 std::string content_range(std::uint64_t offset,
                           std::optional<std::uint64_t> length,
                           std::optional<std::uint64_t> total) {
-  std::string out = "bytes " + std::to_string(offset) + "-";
-  if (length && *length > 0)
-    out += std::to_string(offset + *length - 1);
+  std::string out = "bytes ";
+  out += std::to_string(offset);
+  out += '-';
+  if (length && *length > 0) {
+    auto span = *length - 1;
+    out += std::to_string(span > u64_max - offset ? u64_max : offset + span);
+  } else {
+    out += '*';
+  }
+  out += '/';
+  if (total)
+    out += std::to_string(*total);
   else
-    out += "*";
-  out += "/";
-  out += total ? std::to_string(*total) : std::string{"*"};
+    out += '*';
   return out;
+}
+
+std::string unsatisfied_range(std::uint64_t total) {
+  return "bytes */" + std::to_string(total);
 }
 
 bool parse_seconds(std::string_view text, std::uint64_t& out) noexcept {
