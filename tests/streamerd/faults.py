@@ -655,8 +655,11 @@ def percentile(values, p):
 # the run: phases share a context
 
 class Context:
-    def __init__(self, binary, seed, scale, slow, workdir, verbose):
+    def __init__(self, binary, seed, scale, slow, workdir, verbose, kinds=None):
         self.binary = binary
+        self.kinds = kinds  # abandon: the client kinds to draw from (default all)
+        # the daemons' timeouts (--header-timeout 2 ...) are multiplied by it
+        self.tscale = 2 if slow > 1 else 1
         self.seed = seed
         self.scale = scale
         self.slow = slow
@@ -807,7 +810,8 @@ def _cut(conn, rng):
 def _abandon_client(ctx, i, env):
     """One client of the abandon phase. Returns (kind, None) or (kind, error)."""
     rng = ctx.rng("abandon", "client", i)
-    kind = rng.choices([k for k, _ in ABANDON_KINDS], [w for _, w in ABANDON_KINDS])[0]
+    kinds = [(k, w) for k, w in ABANDON_KINDS if not ctx.kinds or k in ctx.kinds]
+    kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     if ctx.stop.is_set():
         return kind, "skipped"
     A, B = env["A"], env["B"]
@@ -845,10 +849,11 @@ def _abandon_client(ctx, i, env):
                     c.read_body(resp, limit=limit, deadline=now() + 1.5)
             _cut(c, rng)
         elif kind == "queued":
-            # B's three slots are held for the whole phase: this one waits
+            # B's three slots are held: this one waits (--queue-timeout 1), and
+            # leaves before or after its 503
             c = Conn(B.port, timeout=t)
             c.request("GET", "/streams/q")
-            time.sleep(rng.uniform(0, 0.3))  # the abandon point, not a wait for a condition
+            time.sleep(rng.uniform(0, 1.5))  # the abandon point, not a wait for a condition
             _cut(c, rng)
         elif kind == "wait_name":
             c = Conn(A.port, timeout=t)
@@ -943,12 +948,91 @@ def _abandon_client(ctx, i, env):
             c.close()
 
 
+class SlotRotator:
+    """Keeps the reader slots of a capped stream busy and turning over: up to
+    `slots` readers hold them, one more waits; every `period` s the oldest
+    holder leaves, so a freed slot passes to whoever waits, an abandoned
+    waiter or not. Each holder checks the stream's first bytes."""
+
+    def __init__(self, port, path, slots, first, rng, period, timeout, stop):
+        self.port, self.path, self.slots, self.first = port, path, slots, first
+        self.rng, self.period, self.timeout, self.stop = rng, period, timeout, stop
+        self.errors = []
+        self.rotations = 0
+        self.turned_away = 0
+        self.holding = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rotator")
+
+    def start(self):
+        self._thread.start()
+
+    def await_holding(self, seconds):
+        deadline = now() + seconds
+        while self.holding < self.slots and now() < deadline and not self.errors:
+            time.sleep(0.02)  # poll step
+        if self.holding < self.slots:
+            raise Fail(f"setup: only {self.holding} of {self.slots} readers of the capped "
+                       f"stream got a slot ({self.errors[:1]})")
+
+    def finish(self):
+        self._done.set()
+        self._thread.join(30)
+
+    def _run(self):
+        waiting, holding = [], []  # [(conn, since)]
+        next_turn = now() + self.period
+        try:
+            for _ in range(10**6):
+                if self._done.is_set() or self.stop.is_set():
+                    return
+                while len(waiting) + len(holding) < self.slots + 1:
+                    c = Conn(self.port, timeout=self.timeout)
+                    c.request("GET", self.path)
+                    waiting.append((c, now()))
+                ready = selectors.DefaultSelector()
+                for c, _ in waiting:
+                    ready.register(c.sock, selectors.EVENT_READ, c)
+                got = {key.data for key, _ in ready.select(0.02)}
+                ready.close()
+                for c, since in list(waiting):
+                    if c in got:
+                        waiting.remove((c, since))
+                        resp = c.read_head()
+                        body, _ = c.read_body(resp, limit=len(self.first),
+                                              deadline=now() + self.timeout)
+                        if resp.status == 503:  # waited over --queue-timeout: intended
+                            self.turned_away += 1
+                            c.close()
+                        elif resp.status != 200 or body[:len(self.first)] != self.first:
+                            self.errors.append(f"a reader got {resp.status}, {body[:20]!r}")
+                            c.close()
+                        else:
+                            holding.append((c, now()))
+                    elif now() - since > 20:
+                        self.errors.append("a reader waited 20 s for a slot while slots "
+                                           "turned over")
+                        return
+                self.holding = len(holding)
+                if len(holding) >= self.slots and now() >= next_turn:
+                    c, _ = holding.pop(0)
+                    _cut(c, self.rng)
+                    self.rotations += 1
+                    next_turn = now() + self.period
+        except (OSError, Closed, ProtocolError) as e:
+            if not self.stop.is_set():
+                self.errors.append(repr(e))
+        finally:
+            for c, _ in waiting + holding:
+                c.close()
+
+
 def phase_abandon(ctx):
     n = ctx.n(2000)
     rng = ctx.rng("abandon")
     A = ctx.daemon("main", ["--max-readers", "200", "--queue-timeout", "10",
                             "--max-wait", "30"])
-    B = ctx.daemon("capped", ["--no-demo", "--max-readers", "3", "--queue-timeout", "30"])
+    B = ctx.daemon("capped", ["--no-demo", "--max-readers", "3", "--queue-timeout", "1"])
     t = 10 * ctx.slow
     complete = rng.randbytes(1 << 20)
     status, body = put(A.port, "complete", complete)
@@ -959,20 +1043,14 @@ def phase_abandon(ctx):
     live.start_feeder(ctx.rng("abandon", "live"), 2048, 0.02, 16 << 20, ctx.stop)
     q = LiveUpload(B.port, "q", timeout=t)
     q.feed(b"q" * 1024)
-    holders = []
-    for _ in range(3):
-        c = Conn(B.port, timeout=t)
-        c.request("GET", "/streams/q?wait=10")
-        resp = c.read_head()
-        if resp.status != 200:
-            raise Fail(f"setup: a reader of B's stream q got {resp.status}")
-        got, _ = c.read_body(resp, limit=1024, deadline=now() + t)
-        if len(got) < 1024:
-            raise Fail("setup: a reader of B's stream q did not get its first bytes")
-        holders.append(c)
     healthy(ctx, A, "before")
+    healthy(ctx, B, "before")
     base_a, base_b = gauges(A), gauges(B)
     ctx.log(f"baseline A {fmt_gauges(base_a)}; B {fmt_gauges(base_b)}")
+    rotator = SlotRotator(B.port, "/streams/q?wait=10", 3, b"q" * 1024,
+                          ctx.rng("abandon", "rotator"), 0.1, t, ctx.stop)
+    rotator.start()
+    rotator.await_holding(t)
 
     env = {"A": A, "B": B, "complete": complete, "live": live, "uploads": []}
     counts, errors = {}, []
@@ -1030,6 +1108,9 @@ def phase_abandon(ctx):
         resp, _, _ = http(A.port, "DELETE", f"/streams/{name}", timeout=t)
         if resp.status not in (204, 404):
             raise Fail(f"DELETE /streams/{name} (an upload cut mid-way): {resp.status}")
+    rotator.finish()
+    if rotator.errors:
+        raise Fail(f"the readers that keep B's slots busy: {rotator.errors[:3]}")
     keys = ("fds", "readers", "connections", "streams")
     after_a = await_baseline(A, base_a, keys, 20, what="daemon main after the clients left")
     after_b = await_baseline(B, base_b, keys, 20, what="daemon capped after the clients left")
@@ -1044,8 +1125,6 @@ def phase_abandon(ctx):
     if resp.status != 200 or state != "complete" or sha(got) != sha(data):
         raise Fail(f"GET /streams/live after the upload ended: {resp.status}, {state}, "
                    f"{len(got)} of {len(data)} bytes")
-    for c in holders:
-        c.close()
     q.abort(reset=False)
     healthy(ctx, A, "after")
     healthy(ctx, B, "after")
@@ -1055,8 +1134,845 @@ def phase_abandon(ctx):
     return (f"{done} clients in {elapsed:.1f} s: {cut} cut "
             f"[{', '.join(f'{k} {counts.get(k, 0)}' for k, _ in ABANDON_KINDS if k not in ORDINARY)}], "
             f"{checked} checked [{', '.join(f'{k} {counts.get(k, 0)}' for k in sorted(ORDINARY))}]; "
-            f"live stream {len(data)} bytes intact; main {fmt_gauges(base_a)} -> "
+            f"live stream {len(data)} bytes intact; {rotator.rotations} slots of capped "
+            f"freed and passed on ({rotator.turned_away} waiters turned away with 503); main {fmt_gauges(base_a)} -> "
             f"{fmt_gauges(after_a)}; capped {fmt_gauges(base_b)} -> {fmt_gauges(after_b)}")
+
+
+# ---------------------------------------------------------------------------
+# phase: fdlimit
+
+
+def settle(d, seconds, quiet=1.0):
+    """Polls the daemon's descriptor count until it has not changed for
+    `quiet` s (at most `seconds`); returns it."""
+    deadline = now() + seconds
+    last, since = d.fds(), now()
+    while now() < deadline:
+        time.sleep(0.1)  # poll step
+        d.check_alive("while its descriptors were filling up")
+        cur = d.fds()
+        if cur != last:
+            last, since = cur, now()
+        elif now() - since >= quiet:
+            break
+    return last
+
+
+def probe(port, method, path, body=None, timeout=3.0):
+    """One request on a new connection: its status, "closed", or "no answer"
+    (still in the listen backlog, or not answered within `timeout`)."""
+    try:
+        c = Conn(port, timeout=timeout)
+    except socket.timeout:
+        return "no connection"
+    except OSError as e:
+        return f"connect: {e.strerror or e}"
+    try:
+        c.request(method, path, body=body, close=True)
+        return str(c.read_head().status)
+    except socket.timeout:
+        return "no answer"
+    except (Closed, OSError):
+        return "closed"
+    finally:
+        c.close()
+
+
+def phase_fdlimit(ctx):
+    limit = 96
+    d = ctx.daemon("limited", ["--no-demo"], nofile=(limit, limit))
+    rng = ctx.rng("fdlimit")
+    t = 5 * ctx.slow
+    healthy(ctx, d, "before")
+    base = gauges(d)
+    log0 = d.log_bytes()
+    uploads, idle = [], []
+    try:
+        for i in range(8):  # a socket and a stream file each
+            up = LiveUpload(d.port, f"fd-{i}", timeout=t)
+            up.feed(rng.randbytes(1000))
+            uploads.append(up)
+        for _ in range(2 * limit):  # more than it can hold: the rest wait in the backlog
+            try:
+                idle.append(Conn(d.port, timeout=t))
+            except OSError:
+                break
+        full = settle(d, 10 * ctx.slow)
+        d.check_alive("at its descriptor limit")
+        outcomes = {
+            "new GET /metrics": probe(d.port, "GET", "/metrics", timeout=2 * ctx.slow),
+            "new PUT": probe(d.port, "PUT", "/streams/fd-probe", body=b"x" * 1000,
+                             timeout=2 * ctx.slow),
+        }
+        try:  # the first idle connection was accepted while there was room
+            idle[0].request("GET", "/metrics")
+            resp = idle[0].read_head()
+            idle[0].read_body(resp)
+            outcomes["accepted idle GET /metrics"] = str(resp.status)
+        except socket.timeout:
+            outcomes["accepted idle GET /metrics"] = "no answer"
+        except (Closed, OSError):
+            outcomes["accepted idle GET /metrics"] = "closed"
+        d.check_alive("after requests at its descriptor limit")
+        # a window at the limit, with connections waiting in the backlog
+        window = 3.0
+        cpu0, logw0 = d.cpu_seconds(), d.log_bytes()
+        time.sleep(window)  # a measurement window, not a wait for a condition
+        d.check_alive("at its descriptor limit")
+        cpu, logw = d.cpu_seconds() - cpu0, d.log_bytes() - logw0
+        if cpu > 0.6:
+            raise Fail(f"busy at its descriptor limit: {cpu:.2f} CPU-s in a {window:.0f} s window "
+                       f"({full} descriptors of {limit}); log grew {logw} bytes meanwhile")
+        if logw > 16384:
+            raise Fail(f"its log grew {logw} bytes in a {window:.0f} s window at its descriptor limit "
+                       f"(e.g. {d.log_tail(1)})")
+    finally:
+        for c in idle:
+            c.close()
+    statuses = []
+    for up in uploads:
+        try:
+            status, _ = up.finish()
+        except (OSError, Closed, ProtocolError) as e:
+            d.check_alive("after its clients left")
+            status = repr(e)
+        statuses.append(status)
+    if any(s != 201 for s in statuses):
+        raise Fail(f"uploads started before the limit was hit, finished after: {statuses} "
+                   "(expected 201 each)")
+    for i in range(8):
+        resp, _, _ = http(d.port, "DELETE", f"/streams/fd-{i}", timeout=t)
+        if resp.status != 204:
+            raise Fail(f"DELETE /streams/fd-{i}: {resp.status}")
+    http(d.port, "DELETE", "/streams/fd-probe", timeout=t)
+    after = await_baseline(d, base, ("fds", "readers", "connections", "streams"), 15)
+    healthy(ctx, d, "after")
+    logged = d.log_bytes() - log0
+    if logged > 65536:
+        raise Fail(f"its log grew {logged} bytes during the phase (bound 64 KiB)")
+    m = require_metrics(d, ["streamerd_accept_errors_total"])
+    return (f"limit {limit}: {full} descriptors in use at the peak; " +
+            ", ".join(f"{k} -> {v}" for k, v in outcomes.items()) +
+            f"; {cpu:.2f} CPU-s in {window:.0f} s at the limit; log +{logged} bytes; "
+            f"accept errors {m['streamerd_accept_errors_total']:g}; "
+            f"{fmt_gauges(base)} -> {fmt_gauges(after)}")
+
+
+# ---------------------------------------------------------------------------
+# phase: slowheaders
+
+
+def phase_slowheaders(ctx):
+    ht = 2 * ctx.tscale
+    d = ctx.daemon("main", ["--no-demo", "--header-timeout", str(ht),
+                            "--keepalive-timeout", str(ht + 1)])
+    rng = ctx.rng("slowheaders")
+    small = rng.randbytes(4096)
+    status, _ = put(d.port, "small", small)
+    if status != 201:
+        raise Fail(f"setup: PUT /streams/small: {status}")
+    healthy(ctx, d, "before")
+    base = gauges(d)
+    m0 = d.metrics()
+    n = ctx.n(300)
+    head = b"GET /streams/small HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    lat, probe_errors = [], []
+    stop_probe = threading.Event()
+
+    def prober():
+        for _ in range(100000):
+            if stop_probe.is_set():
+                return
+            t = now()
+            try:
+                resp, body, state = http(d.port, "GET", "/streams/small", timeout=5 * ctx.slow)
+                if resp.status != 200 or body != small or state != "complete":
+                    probe_errors.append(f"{resp.status}, {len(body)} bytes, {state}")
+                else:
+                    lat.append(now() - t)
+            except (OSError, Closed, ProtocolError) as e:
+                probe_errors.append(repr(e))
+            stop_probe.wait(0.05)
+
+    sel = selectors.DefaultSelector()
+    clients = []
+    bad = []
+    t0 = now()
+    try:
+        for i in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(5 * ctx.slow)
+            s.connect((HOST, d.port))
+            s.setblocking(False)
+            cl = {"i": i, "sock": s, "t0": now(), "sent": 0, "next": now(),
+                  "closed": None, "data": b""}
+            clients.append(cl)
+            sel.register(s, selectors.EVENT_READ, cl)
+        th = threading.Thread(target=prober, daemon=True)
+        th.start()
+        open_ = set(range(n))
+        deadline = now() + ht + 8 * ctx.slow
+
+        def closed(cl):
+            cl["closed"] = now()
+            open_.discard(cl["i"])
+            sel.unregister(cl["sock"])
+            cl["sock"].close()
+
+        while open_ and now() < deadline:
+            for key, _ in sel.select(0.02):
+                cl = key.data
+                try:
+                    data = cl["sock"].recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    cl["data"] += data
+                else:
+                    closed(cl)
+            t = now()
+            for i in list(open_):
+                cl = clients[i]
+                if cl["next"] > t:
+                    continue
+                k = cl["sent"]
+                byte = head[k:k + 1] or b"a"
+                try:
+                    cl["sock"].send(byte)
+                    cl["sent"] += 1
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed(cl)
+                    continue
+                cl["next"] = t + rng.uniform(0.2, 0.6)
+        stop_probe.set()
+        th.join(10 * ctx.slow)
+        if open_:
+            raise Fail(f"{len(open_)} of {n} slow clients still open {now() - t0:.1f} s after they "
+                       f"started (--header-timeout {ht})")
+    finally:
+        stop_probe.set()
+        for cl in clients:
+            if cl["closed"] is None:
+                cl["sock"].close()
+        sel.close()
+    d.check_alive("after the slow clients")
+    times = [cl["closed"] - cl["t0"] for cl in clients]
+    for cl in clients:
+        st = re.match(rb"HTTP/1\.[01] (\d{3})", cl["data"])
+        if cl["data"] and (not st or st.group(1) != b"408"):
+            bad.append(f"client {cl['i']} got {cl['data'][:40]!r}")
+    if bad:
+        raise Fail(f"{len(bad)} slow clients got an answer other than 408 or a close, e.g. {bad[0]}")
+    early = [x for x in times if x < ht - 0.5]
+    late = [x for x in times if x > ht + 3 * ctx.slow]
+    if early:
+        raise Fail(f"{len(early)} slow clients closed after {min(early):.2f} s, before "
+                   f"--header-timeout {ht}")
+    if late:
+        raise Fail(f"{len(late)} slow clients closed only after {max(late):.2f} s "
+                   f"(--header-timeout {ht})")
+    if probe_errors:
+        raise Fail(f"{len(probe_errors)} ordinary requests failed meanwhile, e.g. {probe_errors[0]}")
+    if len(lat) < 10:
+        raise Fail(f"only {len(lat)} ordinary requests answered meanwhile")
+    p50, p99, mx = percentile(lat, 50), percentile(lat, 99), max(lat)
+    if p99 > 0.5 * ctx.slow or mx > 1.0 * ctx.slow:
+        raise Fail(f"ordinary requests slow meanwhile: p50 {p50 * 1000:.0f} ms, p99 "
+                   f"{p99 * 1000:.0f} ms, max {mx * 1000:.0f} ms")
+    after = await_baseline(d, base, ("fds", "readers", "connections"), 10)
+    healthy(ctx, d, "after")
+    key = 'streamerd_timeouts_total{phase="header"}'
+    m = require_metrics(d, [key, "streamerd_connections"])
+    got = m[key] - m0.get(key, 0)
+    if got < n:
+        raise Fail(f"{key} grew by {got:g}, expected at least {n}")
+    return (f"{n} slow clients closed after {min(times):.2f}-{max(times):.2f} s "
+            f"(--header-timeout {ht}); {len(lat)} ordinary GETs meanwhile: p50 "
+            f"{p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {mx * 1000:.1f} ms; header "
+            f"timeouts +{got:g}; {fmt_gauges(base)} -> {fmt_gauges(after)}")
+
+
+# ---------------------------------------------------------------------------
+# phase: idle
+
+
+def phase_idle(ctx):
+    n = ctx.n(1000)
+    cap = max(10, n // 2)
+    ht, kt = 2 * ctx.tscale, 3 * ctx.tscale
+    d = ctx.daemon("main", ["--no-demo", "--max-connections", str(cap),
+                            "--header-timeout", str(ht), "--keepalive-timeout", str(kt)])
+    rng = ctx.rng("idle")
+    healthy(ctx, d, "before")
+    base = gauges(d)
+    m0 = d.metrics()
+    sel = selectors.DefaultSelector()
+    conns = []
+    refused = 0
+    t0 = now()
+    try:
+        for i in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(3 * ctx.slow)
+            try:
+                s.connect((HOST, d.port))
+            except OSError:
+                s.close()
+                refused += 1
+                continue
+            asked = rng.random() < 0.5
+            if asked:  # one request, then idle on a kept-alive connection
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setblocking(False)
+            c = {"i": i, "sock": s, "t0": now(), "asked": asked, "data": b"", "closed": None}
+            conns.append(c)
+            sel.register(s, selectors.EVENT_READ, c)
+        opened = now() - t0
+        left = len(conns)
+        deadline = now() + max(ht, kt) + 8 * ctx.slow
+        while left and now() < deadline:
+            for key, _ in sel.select(0.05):
+                c = key.data
+                try:
+                    data = c["sock"].recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    c["data"] += data
+                    continue
+                c["closed"] = now()
+                sel.unregister(c["sock"])
+                c["sock"].close()
+                left -= 1
+        if left:
+            raise Fail(f"{left} idle connections still open {now() - t0:.1f} s after they were "
+                       f"opened (--header-timeout {ht}, --keepalive-timeout {kt})")
+    finally:
+        for c in conns:
+            if c["closed"] is None:
+                c["sock"].close()
+        sel.close()
+    d.check_alive("after the idle connections")
+    if opened > min(ht, kt) - 0.5:
+        raise Fail(f"opening {n} connections took {opened:.1f} s: too slow to test the cap")
+    rejected, accepted, bad = [], [], []
+    for c in conns:
+        codes = re.findall(rb"HTTP/1\.[01] (\d{3})", c["data"])
+        life = c["closed"] - c["t0"]
+        if codes[:1] == [b"503"] or (not codes and life < min(ht, kt) - 0.5):
+            rejected.append(c)
+        else:
+            accepted.append(c)
+            if c["asked"] and codes[:1] != [b"200"]:
+                bad.append(f"connection {c['i']}: answered {codes[:2]} to GET /metrics")
+            if not c["asked"] and codes:
+                bad.append(f"connection {c['i']} (no request): got {c['data'][:40]!r}")
+            if life < min(ht, kt) - 0.5 or life > max(ht, kt) + 3 * ctx.slow:
+                bad.append(f"connection {c['i']} closed after {life:.2f} s")
+    if bad:
+        raise Fail(f"{len(bad)} accepted idle connections misbehaved, e.g. {'; '.join(bad[:3])}")
+    if len(accepted) > cap:
+        raise Fail(f"{len(accepted)} connections accepted and kept, over --max-connections {cap}")
+    if len(accepted) < cap - 5:
+        raise Fail(f"only {len(accepted)} connections kept, --max-connections is {cap}")
+    after = await_baseline(d, base, ("fds", "readers", "connections"), 10)
+    healthy(ctx, d, "after")
+    rej, hdr_, idl = ("streamerd_connections_rejected_total",
+                      'streamerd_timeouts_total{phase="header"}',
+                      'streamerd_timeouts_total{phase="idle"}')
+    m = require_metrics(d, [rej, hdr_, idl, "streamerd_connections"])
+    grew = {k: m[k] - m0.get(k, 0) for k in (rej, hdr_, idl)}
+    if grew[rej] < len(rejected):
+        raise Fail(f"{rej} grew by {grew[rej]:g}, but {len(rejected)} connections were refused")
+    if grew[hdr_] + grew[idl] < len(accepted):
+        raise Fail(f"header+idle timeouts grew by {grew[hdr_] + grew[idl]:g}, but "
+                   f"{len(accepted)} idle connections were closed")
+    ages = [c["closed"] - c["t0"] for c in accepted]
+    return (f"{n} connections in {opened:.2f} s: {len(rejected)} refused (got 503: "
+            f"{sum(1 for c in rejected if c['data'])}), {refused} refused at connect, "
+            f"{len(accepted)} kept (cap {cap}) and closed after {min(ages):.2f}-{max(ages):.2f} s; "
+            f"rejected +{grew[rej]:g}, header timeouts +{grew[hdr_]:g}, idle timeouts "
+            f"+{grew[idl]:g}; {fmt_gauges(base)} -> {fmt_gauges(after)}")
+
+
+# ---------------------------------------------------------------------------
+# phase: noread
+
+
+def stream_readers(d, name):
+    return d.metrics().get(f'streamerd_stream_readers{{stream="{name}"}}', 0)
+
+
+def poll(d, cond, seconds, what):
+    deadline = now() + seconds
+    while True:
+        d.check_alive(what)
+        v = cond()
+        if v:
+            return v
+        if now() > deadline:
+            raise Fail(f"{what}: not within {seconds:.0f} s")
+        time.sleep(0.05)  # poll step
+
+
+SEND_DROP_LOG = re.compile(r"(send|write|sending|writing)[^\n]{0,60}(timeout|timed out)|"
+                           r"(timeout|timed out)[^\n]{0,60}(send|writ|consumer|reader|slot)|"
+                           r"not read|no progress|stall|dropp", re.I)
+
+
+def phase_noread(ctx):
+    n = ctx.n(100)
+    st = 2 * ctx.tscale
+    d = ctx.daemon("main", ["--no-demo", "--max-readers", str(n), "--send-timeout", str(st),
+                            "--queue-timeout", "30"])
+    rng = ctx.rng("noread")
+    big = rng.randbytes(16 << 20)
+    status, _ = put(d.port, "big", big, timeout=60 * ctx.slow)
+    if status != 201:
+        raise Fail(f"setup: PUT /streams/big: {status}")
+    healthy(ctx, d, "before")
+    base = gauges(d)
+    m0 = d.metrics()
+    log0 = d.log_bytes()
+    stuck = []
+    queued = {}
+    try:
+        for _ in range(n):
+            c = Conn(d.port, timeout=5 * ctx.slow, rcvbuf=4096)
+            c.request("GET", "/streams/big")
+            stuck.append(c)
+        t_full = now()
+        poll(d, lambda: stream_readers(d, "big") >= n, 10 * ctx.slow,
+             f"{n} consumers that do not read hold a reader each")
+
+        def late_reader():  # over the cap: waits for a slot a stuck one frees
+            t = now()
+            try:
+                c = Conn(d.port, timeout=30 * ctx.slow)
+                c.request("GET", "/streams/big", close=True)
+                resp = c.read_head()
+                first = c.read_some()
+                queued["first"] = now() - t
+                rest, state = c.read_body(resp)
+                c.close()
+                queued.update(status=resp.status, state=state, ok=(first + rest) == big)
+            except (OSError, Closed, ProtocolError) as e:
+                queued["error"] = repr(e)
+
+        th = threading.Thread(target=late_reader, daemon=True)
+        th.start()
+        poll(d, lambda: stream_readers(d, "big") <= 1, st + 10 * ctx.slow,
+             f"the stuck consumers dropped (--send-timeout {st})")
+        t_drop = now() - t_full
+        th.join(60 * ctx.slow)
+        if th.is_alive() or "error" in queued:
+            raise Fail(f"the consumer queued behind the stuck ones: {queued.get('error', 'no end')}")
+        if queued["status"] != 200 or not queued["ok"] or queued["state"] != "complete":
+            raise Fail(f"the consumer queued behind the stuck ones: {queued}")
+        # the daemon closed the stuck ones: its gauges are back while we still hold them
+        after = await_baseline(d, base, ("fds", "readers", "connections"), 10,
+                               what="with the stuck consumers dropped (still open on our side)")
+    finally:
+        for c in stuck:
+            c.close()
+    t = now()
+    c = Conn(d.port, timeout=30 * ctx.slow)
+    try:
+        c.request("GET", "/streams/big", close=True)
+        resp = c.read_head()
+        first = c.read_some()
+        ttfb = now() - t
+        rest, state = c.read_body(resp)
+    finally:
+        c.close()
+    if resp.status != 200 or first + rest != big or state != "complete":
+        raise Fail(f"a new consumer after the drop: {resp.status}, {len(first) + len(rest)} bytes, {state}")
+    if ttfb > 1.0 * ctx.slow:
+        raise Fail(f"a new consumer after the drop waited {ttfb:.2f} s for its first bytes")
+    with open(d.errpath, "rb") as f:
+        f.seek(log0)
+        lines = [line for line in f.read().decode("utf-8", "replace").splitlines()
+                 if SEND_DROP_LOG.search(line)]
+    if not lines:
+        raise Fail("the log says nothing about the consumers dropped by --send-timeout "
+                   f"(tail: {d.log_tail(2)})")
+    healthy(ctx, d, "after")
+    key = 'streamerd_timeouts_total{phase="send"}'
+    m = require_metrics(d, [key])
+    grew = m[key] - m0.get(key, 0)
+    if grew < n:
+        raise Fail(f"{key} grew by {grew:g}, expected at least {n}")
+    return (f"{n} consumers that never read dropped {t_drop:.2f} s after they all held a slot "
+            f"(--send-timeout {st}); the one queued behind them got its slot after "
+            f"{queued['first']:.2f} s and all 16 MiB; a new one its first bytes after "
+            f"{ttfb * 1000:.0f} ms; send timeouts +{grew:g}; {len(lines)} log lines, e.g. "
+            f"{lines[0][24:140]!r}; {fmt_gauges(base)} -> {fmt_gauges(after)}")
+
+
+# ---------------------------------------------------------------------------
+# phase: tinystreams
+
+
+class KeepAlive:
+    """Requests one after another on one kept-alive connection; a new one only
+    after a response that said Connection: close."""
+
+    def __init__(self, port, timeout):
+        self.port, self.timeout = port, timeout
+        self.conn = None
+        self.connections = 0
+
+    def do(self, method, path, headers=(), body=None, chunked=False):
+        if self.conn is None:
+            self.conn = Conn(self.port, timeout=self.timeout)
+            self.connections += 1
+        c = self.conn
+        if chunked:
+            c.request(method, path, [("Transfer-Encoding", "chunked")] + list(headers))
+            c.send((b"%x\r\n" % len(body) + body + CRLF if body else b"") + b"0\r\n\r\n")
+        else:
+            c.request(method, path, headers, body)
+        resp = c.read_head()
+        data, state = c.read_body(resp, method)
+        if (resp.get("connection") or "").lower() == "close" or resp.version == "HTTP/1.0":
+            c.close()
+            self.conn = None
+        return resp, data, state
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _in_parallel(jobs, workers, timeout):
+    """Runs job(i) for i in range(jobs) on `workers` threads, each with its
+    own kept-alive connection (job(ka, i)); returns the first error or None."""
+    errors = []
+    lock = threading.Lock()
+    counter = iter(range(jobs))
+
+    def worker(fn, port):
+        ka = KeepAlive(port, timeout)
+        try:
+            while not errors:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                err = fn(ka, i)
+                if err:
+                    errors.append(err)
+        except (OSError, Closed, ProtocolError) as e:
+            errors.append(repr(e))
+        finally:
+            ka.close()
+    return worker, errors
+
+
+def run_parallel(fn, port, jobs, workers, timeout):
+    worker, errors = _in_parallel(jobs, workers, timeout)
+    threads = [threading.Thread(target=worker, args=(fn, port), daemon=True) for _ in range(workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    if any(th.is_alive() for th in threads):
+        errors.append("workers still running after 120 s")
+    return errors[0] if errors else None
+
+
+def phase_tinystreams(ctx):
+    n = ctx.n(1000)
+    parts, failures = [], []
+    for storage in ("memory", "file"):
+        try:
+            parts.append(_tinystreams(ctx, storage, n))
+        except Fail as e:
+            failures.append(f"{storage} storage: {e}")
+        for d in list(ctx.daemons):
+            why = d.stop()
+            ctx.daemons.remove(d)
+            if why:
+                failures.append(f"{storage} storage: {why}")
+    if failures:
+        raise Fail("; ".join(failures) + ("; " + "; ".join(parts) if parts else ""))
+    return "; ".join(parts)
+
+
+def _tinystreams(ctx, storage, n):
+    d = ctx.daemon(storage, ["--no-demo", "--storage", storage],
+                   optional=[("--max-streams", str(n + 100))])
+    skipped = ctx.skipped
+    rng = ctx.rng("tinystreams", storage)
+    t = 10 * ctx.slow
+    values = [rng.randrange(256) for _ in range(n)]
+    chunked = [rng.random() < 0.5 for _ in range(n)]
+
+    def warm(ka, i):
+        resp, _, _ = ka.do("PUT", f"/streams/w{i}", body=b"w")
+        resp2, _, _ = ka.do("DELETE", f"/streams/w{i}")
+        return None if (resp.status, resp2.status) == (201, 204) else \
+            f"warm-up w{i}: {resp.status} {resp2.status}"
+
+    err = run_parallel(warm, d.port, 20, 4, t)
+    if err:
+        raise Fail(err)
+    base = gauges(d)
+    rss0, thr0 = d.rss_kib(), d.threads()
+
+    def upload(ka, i):
+        resp, body, _ = ka.do("PUT", f"/streams/t{i}", body=bytes([values[i]]),
+                              chunked=chunked[i])
+        if resp.status != 201:
+            return f"PUT /streams/t{i} ({'chunked' if chunked[i] else 'Content-Length'}): " \
+                   f"{resp.status} {body[:80]!r}"
+        return None
+
+    t0 = now()
+    err = run_parallel(upload, d.port, n, 4, t)
+    d.check_alive("after the uploads")
+    if err:
+        raise Fail(err)
+    up_s = now() - t0
+    rss1, thr1, fds1 = d.rss_kib(), d.threads(), d.fds()
+    peak = (f"{n} uploads in {up_s:.1f} s: RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB, "
+            f"fds {base['fds']} -> {fds1}, threads {thr0} -> {thr1}")
+    m = d.metrics()
+    if m.get("streamerd_streams") != base["streams"] + n:
+        raise Fail(f"streamerd_streams is {m.get('streamerd_streams')} after {n} "
+                   f"uploads (baseline {base['streams']:g})")
+    for i in rng.sample(range(n), 20):
+        resp, body, state = http(d.port, "GET", f"/streams/t{i}", timeout=t)
+        if resp.status != 200 or body != bytes([values[i]]) or state != "complete":
+            raise Fail(f"GET /streams/t{i}: {resp.status} {body[:10]!r} {state}")
+    grew = (rss1 - rss0) / 1024
+    if grew > 100:
+        raise Fail(f"RSS grew {grew:.1f} MiB for {n} one-byte streams (bound 100 MiB): {peak}")
+    if thr1 > thr0 + 2:
+        raise Fail(f"threads grew with the streams: {peak}")
+
+    def delete(ka, i):
+        resp, _, _ = ka.do("DELETE", f"/streams/t{i}")
+        return None if resp.status == 204 else f"DELETE /streams/t{i}: {resp.status}"
+
+    err = run_parallel(delete, d.port, n, 4, t)
+    if err:
+        raise Fail(err)
+    after = await_baseline(d, base, ("fds", "readers", "connections", "streams"), 10,
+                           what="after deleting the streams")
+    # back near the baseline: at most 16 MiB (or half the growth) above it
+    bound = rss0 + max(16 * 1024, (rss1 - rss0) // 2) * (2 if ctx.tscale > 1 else 1)
+    deadline = now() + 5 * ctx.slow
+    rss2 = d.rss_kib()
+    while rss2 > bound and now() < deadline:
+        time.sleep(0.1)  # poll step
+        rss2 = d.rss_kib()
+    if rss2 > bound:
+        raise Fail(f"RSS {rss2 / 1024:.1f} MiB after deleting the {n} streams (bound "
+                   f"{bound / 1024:.1f} MiB): {peak}")
+    healthy(ctx, d, f"{storage} after")
+    return (f"{storage}: {peak}; after DELETE: RSS {rss2 / 1024:.1f} MiB, fds {after['fds']}"
+            + (f" (no {' '.join(skipped)})" if skipped else ""))
+
+
+# ---------------------------------------------------------------------------
+# phase: ordinary
+
+
+def phase_ordinary(ctx):
+    d = ctx.daemon("main", ["--no-demo"])
+    rng = ctx.rng("ordinary")
+    t = 10 * ctx.slow
+    problems = []
+    done = []
+    healthy(ctx, d, "before")
+    ended = rng.randbytes(100000)
+    status, _ = put(d.port, "e", ended)
+    if status != 201:
+        raise Fail(f"setup: PUT /streams/e: {status}")
+    base = gauges(d)
+
+    def sub(name):
+        def wrap(fn):
+            done.append(name)
+            try:
+                fn()
+            except Fail as e:
+                problems.append(f"{name}: {e}")
+            except (OSError, Closed, ProtocolError) as e:
+                d.check_alive(f"in check {name}")
+                problems.append(f"{name}: {type(e).__name__}: {e}")
+            return fn
+        return wrap
+
+    def expect(cond, msg):
+        if not cond:
+            raise Fail(msg)
+
+    @sub("live body chunked (HTTP/1.1), close-delimited (HTTP/1.0), HEAD = GET")
+    def _():
+        up = LiveUpload(d.port, "live", timeout=t)
+        d1, d2 = rng.randbytes(3000), rng.randbytes(5000)
+        up.feed(d1)
+        c11, c10, ch = Conn(d.port, timeout=t), Conn(d.port, timeout=t), Conn(d.port, timeout=t)
+        try:
+            c11.request("GET", "/streams/live?wait=5")
+            r11 = c11.read_head()
+            c10.request("GET", "/streams/live?wait=5", version="1.0")
+            r10 = c10.read_head()
+            ch.request("HEAD", "/streams/live")
+            rh = ch.read_head()
+            up.feed(d2)
+            status, _ = up.finish()
+            expect(status == 201, f"the upload: {status}")
+            b11, s11 = c11.read_body(r11)
+            b10, s10 = c10.read_body(r10)
+        finally:
+            for c in (c11, c10, ch):
+                c.close()
+        expect(r11.status == 200 and r11.chunked() and r11.get("content-length") is None,
+               f"HTTP/1.1 GET of a live stream: {r11.status}, headers {r11.headers}")
+        expect(r11.get("x-stream-state") == "live", f"X-Stream-State {r11.get('x-stream-state')}")
+        expect(s11 == "complete" and b11 == d1 + d2,
+               f"HTTP/1.1 live body: {s11}, {len(b11)} of {len(d1 + d2)} bytes")
+        expect(r10.status == 200 and not r10.chunked() and r10.get("content-length") is None,
+               f"HTTP/1.0 GET of a live stream: {r10.status} {r10.version}, Transfer-Encoding "
+               f"{r10.get('transfer-encoding')!r}, Content-Length {r10.get('content-length')!r} "
+               "(expected a body delimited by the close)")
+        expect(b10 == d1 + d2, f"HTTP/1.0 live body: {len(b10)} of {len(d1 + d2)} bytes")
+        expect(rh.normalized() == r11.normalized(),
+               f"HEAD of a live stream: {rh.normalized()} != GET's {r11.normalized()}")
+
+    @sub("a failed producer truncates its consumers")
+    def _():
+        up = LiveUpload(d.port, "fail1", timeout=t)
+        d1 = rng.randbytes(5000)
+        up.feed(d1)
+        ca, cb = Conn(d.port, timeout=t), Conn(d.port, timeout=t)
+        try:
+            ca.request("GET", "/streams/fail1?wait=5")
+            ra = ca.read_head()
+            a1, _ = ca.read_body(ra, limit=len(d1), deadline=now() + t)
+            cb.request("GET", "/streams/fail1", [("Range", "bytes=0-9999")])
+            rb = cb.read_head()
+            b1, _ = cb.read_body(rb, limit=len(d1), deadline=now() + t)
+            up.abort(reset=True)
+            a2, sa = ca.read_body(ra)
+            b2, sb = cb.read_body(rb)
+        finally:
+            ca.close()
+            cb.close()
+        expect(ra.status == 200 and ra.chunked(), f"GET of the live stream: {ra.status}")
+        expect(sa == "truncated" and a1 + a2 == d1,
+               f"chunked consumer of a reset upload: {sa}, {len(a1 + a2)} of {len(d1)} bytes "
+               "(expected no final chunk)")
+        expect(rb.status == 206, f"Range bytes=0-9999 on a live stream: {rb.status}")
+        expect(sb == "truncated" and b1 + b2 == d1,
+               f"range consumer (Content-Length {rb.get('content-length')}) of a reset upload: "
+               f"{sb}, {len(b1 + b2)} bytes")
+        # a Content-Length upload that stops short, closed (not reset)
+        up = LiveUpload(d.port, "fail2", timeout=t, content_length=100000)
+        up.feed(d1)
+        c = Conn(d.port, timeout=t)
+        try:
+            c.request("GET", "/streams/fail2?wait=5")
+            r = c.read_head()
+            g1, _ = c.read_body(r, limit=len(d1), deadline=now() + t)
+            up.abort(reset=False)
+            g2, s = c.read_body(r)
+        finally:
+            c.close()
+        expect(s == "truncated" and g1 + g2 == d1,
+               f"consumer of an upload short of its Content-Length: {s}, {len(g1 + g2)} bytes")
+        # a GET after the failure must not look complete either
+        resp, body, state = http(d.port, "GET", "/streams/fail1", timeout=t)
+        expect(resp.status >= 400 or (state == "truncated" and body == d1[:len(body)]),
+               f"GET of the failed stream afterwards: {resp.status}, {state}, {len(body)} bytes, "
+               f"X-Stream-State {resp.get('x-stream-state')}")
+
+    @sub("Host")
+    def _():
+        c = Conn(d.port, timeout=t)
+        try:
+            c.request("GET", "/streams/e", host=False, close=True)
+            r = c.read_head()
+        finally:
+            c.close()
+        expect(r.status == 400, f"HTTP/1.1 GET without Host: {r.status} (expected 400)")
+        c = Conn(d.port, timeout=t)
+        try:
+            c.request("GET", "/streams/e", host=False, version="1.0")
+            r = c.read_head()
+            body, _ = c.read_body(r)
+        finally:
+            c.close()
+        expect(r.status == 200 and body == ended, f"HTTP/1.0 GET without Host: {r.status}")
+
+    @sub("ranges: bytes=-0 and past the end are 416")
+    def _():
+        for spec in ("-0", f"{len(ended)}-"):
+            resp, _, _ = http(d.port, "GET", "/streams/e", [("Range", f"bytes={spec}")], timeout=t)
+            want = f"bytes */{len(ended)}"
+            expect(resp.status == 416 and resp.get("content-range") == want,
+                   f"Range bytes={spec}: {resp.status}, Content-Range {resp.get('content-range')!r} "
+                   f"(expected 416, {want!r})")
+        a = rng.randrange(0, len(ended))
+        b = rng.randrange(a, len(ended))
+        resp, body, _ = http(d.port, "GET", "/streams/e", [("Range", f"bytes={a}-{b}")], timeout=t)
+        expect(resp.status == 206 and body == ended[a:b + 1]
+               and resp.get("content-range") == f"bytes {a}-{b}/{len(ended)}",
+               f"Range bytes={a}-{b}: {resp.status} {resp.get('content-range')}, {len(body)} bytes")
+
+    @sub("HEAD = GET (ended stream, range, 404)")
+    def _():
+        for path, hdrs in (("/streams/e", []), ("/streams/e", [("Range", "bytes=10-99")]),
+                           ("/streams/nope", [])):
+            c = Conn(d.port, timeout=t)
+            try:
+                c.request("GET", path, hdrs)
+                rg = c.read_head()
+                c.read_body(rg)
+                c.request("HEAD", path, hdrs)
+                rh = c.read_head()
+                extra = c.buf[:]
+            finally:
+                c.close()
+            expect(rh.normalized() == rg.normalized(),
+                   f"HEAD {path} {hdrs}: {rh.normalized()} != GET's {rg.normalized()}")
+            expect(not extra, f"HEAD {path}: {len(extra)} bytes after the header")
+
+    @sub("ended stream: Content-Length, keep-alive, pipelining")
+    def _():
+        c = Conn(d.port, timeout=t)
+        try:
+            c.send(c.request_bytes("GET", "/streams/e") * 2)
+            for k in range(2):
+                r = c.read_head()
+                body, state = c.read_body(r)
+                expect(r.status == 200 and r.get("content-length") == str(len(ended))
+                       and not r.chunked() and body == ended and state == "complete"
+                       and r.get("x-stream-state") == "ended",
+                       f"pipelined GET {k + 1}: {r.status}, Content-Length "
+                       f"{r.get('content-length')}, {len(body)} bytes, {state}")
+        finally:
+            c.close()
+
+    for name in ("live", "fail1", "fail2"):
+        http(d.port, "DELETE", f"/streams/{name}", timeout=t)
+    d.check_alive()
+    after = await_baseline(d, base, ("fds", "readers", "connections", "streams"), 10)
+    healthy(ctx, d, "after")
+    if problems:
+        raise Fail(f"{len(problems)} of {len(done)} checks failed: " + "; ".join(problems))
+    return f"{len(done)} checks; {fmt_gauges(base)} -> {fmt_gauges(after)}"
 
 
 # ---------------------------------------------------------------------------
@@ -1072,7 +1988,11 @@ def phase(name):
     return register
 
 
-phase("abandon")(phase_abandon)
+for _name, _fn in (("abandon", phase_abandon), ("fdlimit", phase_fdlimit),
+                   ("slowheaders", phase_slowheaders), ("idle", phase_idle),
+                   ("noread", phase_noread), ("tinystreams", phase_tinystreams),
+                   ("ordinary", phase_ordinary)):
+    phase(_name)(_fn)
 
 
 def run_phase(ctx, name):
@@ -1128,6 +2048,9 @@ def main(argv=None):
     ap.add_argument("--sanitized", choices=["auto", "yes", "no"], default="auto",
                     help="the daemon is an ASan build: fewer clients, longer deadlines "
                          "(default: detected from the binary)")
+    ap.add_argument("--kinds", default=None,
+                    help="abandon: only these client kinds, comma-separated (of "
+                         + ", ".join(k for k, _ in ABANDON_KINDS) + ")")
     ap.add_argument("--keep", action="store_true", help="keep the daemons' logs")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -1147,6 +2070,14 @@ def main(argv=None):
         replay += ["--phase", p]
     if args.scale is not None:
         replay += ["--scale", str(args.scale)]
+    kinds = None
+    if args.kinds:
+        kinds = set(args.kinds.split(","))
+        unknown = kinds - {k for k, _ in ABANDON_KINDS}
+        if unknown:
+            print(f"faults.py: unknown --kinds {','.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        replay += ["--kinds", args.kinds]
     print(f"seed {seed}", flush=True)
     print(f"replay: {' '.join(shlex.quote(a) for a in replay)}", flush=True)
     print(f"# daemon {binary}{' (AddressSanitizer build)' if asan else ''}, scale {scale:g}, "
@@ -1161,7 +2092,7 @@ def main(argv=None):
         print(f"# warning: only {want} descriptors for the clients", flush=True)
 
     workdir = tempfile.mkdtemp(prefix="streamerd-faults.")
-    ctx = Context(binary, seed, scale, slow, workdir, args.verbose)
+    ctx = Context(binary, seed, scale, slow, workdir, args.verbose, kinds)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
