@@ -1,8 +1,15 @@
 #include "asyncstream/error.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <system_error>
+
 #include <caf/actor_system_config.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
+
+#include "asyncstream/detail/exhaustion.hpp"
 
 namespace asyncstream {
 
@@ -56,3 +63,39 @@ void configure(caf::actor_system_config& cfg) {
 }
 
 } // namespace asyncstream
+
+// -- detail/exhaustion.hpp ----------------------------------------------------
+
+namespace asyncstream::detail {
+
+bool is_exhaustion(int err) noexcept {
+  switch (err) {
+    case EMFILE:  // the process is out of descriptors
+    case ENFILE:  // the system is out of descriptors
+    case ENOMEM:  // out of memory (mmap, eventfd, threads)
+    case EAGAIN:  // out of threads (pthread_create, clone)
+    case ENOBUFS: // out of kernel buffers
+      return true;
+    default:
+      return false;
+  }
+}
+
+caf::error system_failure(errc fallback, const std::string& what, int err) {
+  auto code = is_exhaustion(err) ? errc::resource_exhausted : fallback;
+  return make_error(code, what + ": " + std::strerror(err));
+}
+
+caf::error exhaustion_from(const std::string& what, std::exception_ptr ex) {
+  try {
+    std::rethrow_exception(ex);
+  } catch (const std::bad_alloc&) {
+    return make_error(errc::resource_exhausted, what + ": out of memory");
+  } catch (const std::system_error& e) {
+    // std::thread reports a failed pthread_create this way (EAGAIN).
+    return make_error(errc::resource_exhausted,
+                      what + ": " + e.code().message());
+  }
+}
+
+} // namespace asyncstream::detail

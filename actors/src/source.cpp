@@ -1,24 +1,46 @@
 #include "asyncstream/source.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
+#include "asyncstream/detail/exhaustion.hpp"
 #include "asyncstream/error.hpp"
 
 namespace asyncstream {
 
+void source::fd_owner::close() noexcept {
+  auto fd = fd_.exchange(-1, std::memory_order_acq_rel);
+  if (fd >= 0)
+    ::close(fd);
+}
+
 source source::from_fd(int fd, bool take_ownership) {
-  return source{fd_source{fd, take_ownership}};
+  if (!take_ownership)
+    return source{fd_source{fd, false, nullptr}};
+  std::shared_ptr<fd_owner> owner;
+  try {
+    owner = std::make_shared<fd_owner>(fd);
+  } catch (...) {
+    ::close(fd); // taken over, even when this throws
+    throw;
+  }
+  return source{fd_source{fd, true, std::move(owner)}};
 }
 
 caf::expected<source> source::from_path(const std::string& path) {
   auto fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return make_error(errc::io_error,
-                      "open " + path + ": " + std::strerror(errno));
-  return source{fd_source{fd, true}};
+    return detail::system_failure(errc::io_error, "open " + path, errno);
+  try {
+    return from_fd(fd, true);
+  } catch (const std::bad_alloc&) {
+    return make_error(errc::resource_exhausted, "open " + path
+                                                  + ": out of memory");
+  }
 }
 
 source source::from_bytes(std::shared_ptr<const std::string> bytes) {

@@ -3,25 +3,39 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
-#include <system_error>
+
+#include "asyncstream/detail/exhaustion.hpp"
 
 namespace asyncstream::detail {
 
-source_control::source_control() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (fd_ < 0)
-    throw std::system_error{errno, std::generic_category(), "eventfd"};
+source_control::~source_control() {
+  if (fd_ >= 0)
+    ::close(fd_);
 }
 
-source_control::~source_control() {
-  ::close(fd_);
+caf::error source_control::open_fd() {
+  if (fd_ >= 0)
+    return {};
+  auto fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+    return system_failure(errc::io_error, "eventfd", errno);
+  fd_ = fd;
+  if (stopped()) { // a stop() that came first must still wake a poll
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto res = ::write(fd_, &one, sizeof(one));
+  }
+  return {};
 }
 
 void source_control::stop() noexcept {
   if (stopped_.exchange(true, std::memory_order_acq_rel))
     return;
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto res = ::write(fd_, &one, sizeof(one));
+  if (fd_ >= 0) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto res = ::write(fd_, &one, sizeof(one));
+  }
   { std::lock_guard<std::mutex> guard{mtx_}; }
   cv_.notify_all();
 }

@@ -1,21 +1,24 @@
 #include "asyncstream/source_reader_actor.hpp"
 
 #include <poll.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <new>
+#include <optional>
 
 #include <caf/actor_system.hpp>
-#include <caf/blocking_actor.hpp>
 #include <caf/send.hpp>
 
-#include "asyncstream/chunk_pool.hpp"
-#include "asyncstream/file_store.hpp"
+#include "asyncstream/detail/chunk_sizer.hpp"
+#include "asyncstream/detail/own_thread.hpp"
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/error.hpp"
+#include "asyncstream/file_store.hpp"
 
 namespace asyncstream {
 
@@ -57,22 +60,28 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
   }
 }
 
-void source_reader(caf::blocking_actor* self, source src,
-                   transfer_actor transfer, stream_options opts,
-                   std::shared_ptr<detail::source_control> ctl,
-                   std::shared_ptr<file_store> file) {
-  pthread_setname_np(pthread_self(), "as.source");
-  auto pool = opts.pool ? opts.pool : chunk_pool::shared(opts.chunk_size);
-  auto block = opts.block_size == 0 ? std::size_t{64 * 1024} : opts.block_size;
+/// Everything the reader needs, handed over by `run`.
+struct work {
+  source src;
+  transfer_actor transfer;
+  stream_options opts;
+  std::shared_ptr<detail::source_control> ctl;
+  std::shared_ptr<file_store> file;
+};
+
+void read_source(work& w) {
+  auto& transfer = w.transfer;
+  auto& ctl = w.ctl;
+  auto& file = w.file;
+  detail::chunk_sizer sizer{w.opts};
+  auto block = w.opts.block_size == 0 ? std::size_t{64 * 1024}
+                                      : w.opts.block_size;
   int fd = -1;
-  bool owned = false;
   const read_function* fn = nullptr;
-  if (auto* x = std::get_if<source::fd_source>(&src.get())) {
+  if (auto* x = std::get_if<source::fd_source>(&w.src.get()))
     fd = x->fd;
-    owned = x->owned;
-  } else {
-    fn = std::get_if<read_function>(&src.get());
-  }
+  else
+    fn = std::get_if<read_function>(&w.src.get());
   mutable_chunk_ptr current;
   std::size_t filled = 0;
   std::uint64_t total = 0;
@@ -82,7 +91,15 @@ void source_reader(caf::blocking_actor* self, source src,
     if (room == 0)
       break;
     if (!current || filled == current->capacity()) {
-      current = pool->acquire();
+      current.reset();
+      try {
+        current = sizer.next(total);
+      } catch (const std::bad_alloc&) {
+        caf::anon_send(transfer,
+                       source_end{make_error(errc::resource_exhausted,
+                                             "no memory for a chunk")});
+        break;
+      }
       filled = 0;
     }
     auto max = static_cast<std::size_t>(
@@ -101,36 +118,85 @@ void source_reader(caf::blocking_actor* self, source src,
     if (res.size > 0 && file) {
       // Bytes that did not reach the stream file are never published.
       if (auto ec = file->append(buf, res.size)) {
-        self->send(transfer,
-                   source_end{make_error(errc::io_error,
-                                         "writing the stream file: "
-                                           + ec.message())});
+        caf::anon_send(transfer,
+                       source_end{make_error(errc::io_error,
+                                             "writing the stream file: "
+                                               + ec.message())});
         break;
       }
     }
     if (res.size > 0) {
-      self->send(transfer, next_slice{slice{current, filled, res.size}});
+      caf::anon_send(transfer, next_slice{slice{current, filled, res.size}});
       filled += res.size;
       total += res.size;
     }
     if (res.error || res.eof) {
-      self->send(transfer, source_end{std::move(res.error)});
+      caf::anon_send(transfer, source_end{std::move(res.error)});
       break;
     }
   }
-  if (owned)
-    ::close(fd);
 }
 
 } // namespace
 
-caf::actor
-spawn_source_reader(caf::actor_system& sys, source src, transfer_actor transfer,
-                    const stream_options& opts,
-                    std::shared_ptr<detail::source_control> control,
-                    std::shared_ptr<file_store> file) {
-  return sys.spawn(source_reader, std::move(src), std::move(transfer), opts,
-                   std::move(control), std::move(file));
+/// The hand-over between `run` and the waiting thread.
+struct source_reader_launcher::slot {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::optional<work> job;
+  bool abandoned = false;
+
+  /// The thread's body: wait for work (or the end), then read.
+  void operator()() {
+    std::optional<work> w;
+    {
+      std::unique_lock<std::mutex> guard{mtx};
+      cv.wait(guard, [this] { return job.has_value() || abandoned; });
+      if (!job)
+        return;
+      w = std::move(job);
+      job.reset();
+    }
+    read_source(*w);
+    // Close an owned descriptor now, not when the last copy of the source
+    // goes (the caller may hold one).
+    if (auto* x = std::get_if<source::fd_source>(&w->src.get()))
+      if (x->owner)
+        x->owner->close();
+  }
+};
+
+source_reader_launcher::~source_reader_launcher() {
+  if (!slot_)
+    return;
+  {
+    std::lock_guard<std::mutex> guard{slot_->mtx};
+    if (slot_->job)
+      return; // running
+    slot_->abandoned = true;
+  }
+  slot_->cv.notify_one();
+}
+
+caf::error source_reader_launcher::start(caf::actor_system& sys) {
+  auto ptr = std::make_shared<slot>();
+  if (auto err = detail::start_thread(sys, "as.source",
+                                      [ptr] { (*ptr)(); }))
+    return err;
+  slot_ = std::move(ptr);
+  return {};
+}
+
+void source_reader_launcher::run(
+  source src, transfer_actor transfer, const stream_options& opts,
+  std::shared_ptr<detail::source_control> control,
+  std::shared_ptr<file_store> file) {
+  {
+    std::lock_guard<std::mutex> guard{slot_->mtx};
+    slot_->job.emplace(work{std::move(src), std::move(transfer), opts,
+                            std::move(control), std::move(file)});
+  }
+  slot_->cv.notify_one();
 }
 
 } // namespace asyncstream

@@ -5,8 +5,10 @@
 
 #include "asyncstream/blocking_reader.hpp"
 #include "asyncstream/detail/blocking_client.hpp"
+#include "asyncstream/detail/exhaustion.hpp"
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/detail/stream_counters.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/file_store.hpp"
 #include "asyncstream/readers_monitor_actor.hpp"
@@ -44,7 +46,113 @@ caf::error file_error(const char* what, const std::string& path,
                       : " " + path;
   msg += ": ";
   msg += ec.message();
-  return make_error(errc::io_error, std::move(msg));
+  auto code = ec.category() == std::generic_category()
+                  && is_exhaustion(ec.value())
+                ? errc::resource_exhausted
+                : errc::io_error;
+  return make_error(code, std::move(msg));
+}
+
+/// A new core with its shared pieces; no actor yet.
+std::shared_ptr<stream_core> make_core(caf::actor_system& sys,
+                                       const stream_options& opts) {
+  auto core = std::make_shared<stream_core>();
+  core->sys = &sys;
+  core->options = opts;
+  core->control = std::make_shared<source_control>();
+  core->counters = std::make_shared<stream_counters>();
+  return core;
+}
+
+/// Spawns the monitor and the transfer actor of `core`. On failure the
+/// core's destructor shuts the monitor down again.
+caf::error spawn_actors(caf::actor_system& sys, stream_core& core,
+                        transfer_config cfg) {
+  core.monitor = spawn_readers_monitor(sys, core.options.max_readers,
+                                       core.counters);
+  auto transfer = try_spawn_transfer(sys, std::move(cfg));
+  if (!transfer)
+    return std::move(transfer.error());
+  core.transfer = std::move(*transfer);
+  return {};
+}
+
+caf::expected<stream> make_stream(caf::actor_system& sys, source src,
+                                  const stream_options& opts) {
+  // Every step that may fail for lack of resources comes before the first
+  // one that hands something to another thread, so that a failure leaves
+  // nothing behind: what was taken so far dies with `core` and `src` here.
+  auto core = make_core(sys, opts);
+  // The initial credit must be in place before the producer exists: the
+  // source reader may start reading before the transfer actor runs at all.
+  if (opts.read_ahead)
+    core->control->allow(*opts.read_ahead);
+  transfer_config cfg;
+  cfg.options = opts;
+  cfg.control = core->control;
+  cfg.counters = core->counters;
+  if (opts.file) {
+    std::error_code ec;
+    core->file = file_store::create(opts.file->path, opts.file->directory, ec,
+                                    opts.file->map_window,
+                                    opts.file->cached_windows);
+    if (!core->file)
+      return file_error("cannot create the stream file", opts.file->path,
+                        ec);
+    cfg.file = core->file;
+  }
+  bool pulled = true;
+  if (auto* buf = std::get_if<source::buffer_source>(&src.get())) {
+    cfg.complete_body = slice{buf->bytes, 0, buf->size};
+    if (core->file) {
+      if (auto ec = core->file->append(buf->bytes->data(), buf->size))
+        return file_error("cannot write the stream file", opts.file->path,
+                          ec);
+    }
+    pulled = false;
+  } else if (std::holds_alternative<source::push_source>(src.get())) {
+    core->writer_available = true;
+    pulled = false;
+  } else if (std::holds_alternative<source::fd_source>(src.get())) {
+    // Only a reader blocked in poll(2) needs a descriptor to be woken by.
+    if (auto err = core->control->open_fd())
+      return err;
+  }
+  source_reader_launcher reader; // abandons its thread unless run
+  if (pulled) {
+    if (auto err = reader.start(sys))
+      return err;
+  }
+  if (auto err = spawn_actors(sys, *core, std::move(cfg)))
+    return err;
+  if (pulled)
+    reader.run(std::move(src), core->transfer, opts, core->control,
+               core->file);
+  return stream::adopt(std::move(core));
+}
+
+caf::expected<stream> reopen_stream(caf::actor_system& sys,
+                                    const std::string& path,
+                                    stream_options opts) {
+  auto settings = opts.file ? *opts.file : file_storage{};
+  std::error_code ec;
+  auto file = file_store::open_readonly(path, ec, settings.map_window,
+                                        settings.cached_windows);
+  if (!file)
+    return file_error("cannot open the stream file", path, ec);
+  settings.path = path;
+  opts.file = settings;
+  opts.read_ahead.reset(); // there is no source to hold back
+  auto core = make_core(sys, opts);
+  core->file = file;
+  transfer_config cfg;
+  cfg.options = opts;
+  cfg.control = core->control;
+  cfg.counters = core->counters;
+  cfg.file = std::move(file);
+  if (auto err = spawn_actors(sys, *core, std::move(cfg)))
+    return err;
+  return stream::adopt(std::move(core));
 }
 
 } // namespace
@@ -53,72 +161,23 @@ caf::error file_error(const char* what, const std::string& path,
 
 caf::expected<stream> stream::make(caf::actor_system& sys, source src,
                                    stream_options opts) {
-  auto core = std::make_shared<detail::stream_core>();
-  core->sys = &sys;
-  core->options = opts;
-  core->control = std::make_shared<detail::source_control>();
-  // The initial credit must be in place before the producer exists: the
-  // source reader may start reading before the transfer actor runs at all.
-  if (opts.read_ahead)
-    core->control->allow(*opts.read_ahead);
-  transfer_config cfg;
-  cfg.options = opts;
-  cfg.control = core->control;
-  if (opts.file) {
-    std::error_code ec;
-    core->file = file_store::create(opts.file->path, opts.file->directory, ec,
-                                    opts.file->map_window,
-                                    opts.file->cached_windows);
-    if (!core->file)
-      return detail::file_error("cannot create the stream file",
-                                opts.file->path, ec);
-    cfg.file = core->file;
+  try {
+    return detail::make_stream(sys, std::move(src), opts);
+  } catch (...) {
+    // Out of memory, or a thread CAF could not create: nothing was kept.
+    return detail::exhaustion_from("stream::make", std::current_exception());
   }
-  bool pulled = true;
-  if (auto* buf = std::get_if<source::buffer_source>(&src.get())) {
-    cfg.complete_body = slice{buf->bytes, 0, buf->size};
-    if (core->file) {
-      if (auto ec = core->file->append(buf->bytes->data(), buf->size))
-        return detail::file_error("cannot write the stream file",
-                                  opts.file->path, ec);
-    }
-    pulled = false;
-  } else if (std::holds_alternative<source::push_source>(src.get())) {
-    core->writer_available = true;
-    pulled = false;
-  }
-  core->transfer = spawn_transfer(sys, std::move(cfg));
-  core->monitor = spawn_readers_monitor(sys, opts.max_readers);
-  if (pulled)
-    spawn_source_reader(sys, std::move(src), core->transfer, opts,
-                        core->control, core->file);
-  return stream{std::move(core)};
 }
 
 caf::expected<stream> stream::reopen(caf::actor_system& sys,
                                      const std::string& path,
                                      stream_options opts) {
-  auto settings = opts.file ? *opts.file : file_storage{};
-  std::error_code ec;
-  auto file = file_store::open_readonly(path, ec, settings.map_window,
-                                        settings.cached_windows);
-  if (!file)
-    return detail::file_error("cannot open the stream file", path, ec);
-  settings.path = path;
-  opts.file = settings;
-  opts.read_ahead.reset(); // there is no source to hold back
-  auto core = std::make_shared<detail::stream_core>();
-  core->sys = &sys;
-  core->options = opts;
-  core->control = std::make_shared<detail::source_control>();
-  core->file = file;
-  transfer_config cfg;
-  cfg.options = opts;
-  cfg.control = core->control;
-  cfg.file = std::move(file);
-  core->transfer = spawn_transfer(sys, std::move(cfg));
-  core->monitor = spawn_readers_monitor(sys, opts.max_readers);
-  return stream{std::move(core)};
+  try {
+    return detail::reopen_stream(sys, path, std::move(opts));
+  } catch (...) {
+    return detail::exhaustion_from("stream::reopen",
+                                   std::current_exception());
+  }
 }
 
 caf::expected<blocking_reader>
@@ -147,6 +206,31 @@ caf::expected<stream_writer> stream::writer() const {
     return make_error(errc::invalid_argument,
                       "not a pushed stream, or its writer was taken");
   return detail::make_writer(core_);
+}
+
+stream_stats stream::stats() const {
+  stream_stats out;
+  if (!core_)
+    return out;
+  out.declared_length = core_->options.declared_length;
+  auto* c = core_->counters.get();
+  if (c == nullptr)
+    return out;
+  // `final` first: once it is set, the size and the error read after it
+  // are the final ones.
+  out.final = c->final.load(std::memory_order_acquire);
+  out.size = c->size.load(std::memory_order_relaxed);
+  out.oldest = c->oldest.load(std::memory_order_relaxed);
+  out.parked = c->parked.load(std::memory_order_relaxed);
+  out.readers = static_cast<std::size_t>(
+    c->readers.load(std::memory_order_relaxed));
+  out.waiting = static_cast<std::size_t>(
+    c->waiting.load(std::memory_order_relaxed));
+  if (out.final) {
+    std::lock_guard<std::mutex> guard{c->mtx};
+    out.error = c->error;
+  }
+  return out;
 }
 
 caf::expected<stream_status> stream::status() const {

@@ -4,10 +4,11 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include <caf/send.hpp>
 
-#include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/detail/chunk_sizer.hpp"
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
 #include "asyncstream/error.hpp"
@@ -17,14 +18,21 @@ namespace asyncstream {
 
 struct stream_writer::impl {
   std::shared_ptr<detail::stream_core> core;
-  std::shared_ptr<chunk_pool> pool;
+  /// Chunks grow from a few KiB to `chunk_size` (detail/chunk_sizer.hpp).
+  detail::chunk_sizer sizer;
   std::mutex mtx;
   mutable_chunk_ptr current;
   std::size_t filled = 0;
   std::atomic<std::uint64_t> written{0};
   bool closed = false;
-  /// Why the stream file refused bytes; every later write fails with it.
+  /// Why the stream refused bytes for good (the stream file failed, no
+  /// memory for a chunk); every later write fails with it.
   caf::error file_failure;
+
+  explicit impl(std::shared_ptr<detail::stream_core> c)
+    : core(std::move(c)), sizer(core->options) {
+    // nop
+  }
 
   /// Returns why no more bytes are accepted, if so (call with `mtx` held).
   caf::error refusal() const {
@@ -77,11 +85,7 @@ struct stream_writer::impl {
 namespace detail {
 
 stream_writer make_writer(std::shared_ptr<stream_core> core) {
-  auto ptr = std::make_unique<stream_writer::impl>();
-  auto& opts = core->options;
-  ptr->pool = opts.pool ? opts.pool : chunk_pool::shared(opts.chunk_size);
-  ptr->core = std::move(core);
-  return stream_writer{std::move(ptr)};
+  return stream_writer{std::make_unique<stream_writer::impl>(std::move(core))};
 }
 
 } // namespace detail
@@ -122,7 +126,17 @@ caf::error stream_writer::write(const void* data, std::size_t n) {
     if (room == 0)
       return st.refusal();
     if (!st.current || st.filled == st.current->capacity()) {
-      st.current = st.pool->acquire();
+      st.current.reset();
+      try {
+        st.current = st.sizer.next(st.written.load(std::memory_order_relaxed),
+                                   n);
+      } catch (const std::bad_alloc&) {
+        // The bytes published so far stay; the stream fails after them.
+        st.file_failure = make_error(errc::resource_exhausted,
+                                     "no memory for a chunk");
+        st.end_stream(st.file_failure);
+        return st.file_failure;
+      }
       st.filled = 0;
     }
     auto k = static_cast<std::size_t>(std::min<std::uint64_t>(

@@ -8,6 +8,7 @@
 
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/detail/stream_counters.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/readers_monitor_actor.hpp"
 #include "asyncstream/transfer_actor.hpp"
@@ -112,12 +113,15 @@ fixture::fixture(stream_options opts) {
   core->sys = sys_.get();
   core->options = opts;
   core->control = std::make_shared<detail::source_control>();
+  core->counters = std::make_shared<detail::stream_counters>();
   transfer_config tcfg;
   tcfg.options = opts;
   tcfg.options.transfer_thread = false; // the test coordinator runs it
   tcfg.control = core->control;
+  tcfg.counters = core->counters;
   core->transfer = spawn_transfer(*sys_, std::move(tcfg));
-  core->monitor = spawn_readers_monitor(*sys_, opts.max_readers);
+  core->monitor = spawn_readers_monitor(*sys_, opts.max_readers,
+                                        core->counters);
   stream_ = asyncstream::stream::adopt(std::move(core));
   run();
 }

@@ -7,13 +7,18 @@
 #include <string>
 #include <vector>
 
+#include <system_error>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/spawn_options.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "asyncstream/body_index.hpp"
+#include "asyncstream/detail/exhaustion.hpp"
+#include "asyncstream/detail/own_thread.hpp"
 #include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/detail/stream_counters.hpp"
 #include "asyncstream/file_store.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/pending_index.hpp"
@@ -52,8 +57,12 @@ struct transfer_state {
   /// and whether the limit was lifted.
   std::uint64_t furthest = 0;
   bool released = false;
-
-  static inline const char* name = "asyncstream.transfer";
+  /// Where `stream::stats()` reads from (may be null), and what was
+  /// published there last (so that a message stores only what changed).
+  std::shared_ptr<detail::stream_counters> counters;
+  std::uint64_t published_size = 0;
+  std::uint64_t published_oldest = 0;
+  std::uint64_t published_parked = 0;
 
   /// Builds the answer for a request; `ready` tells whether it may be sent
   /// now (bytes, a final status, or a zero-length request).
@@ -119,6 +128,30 @@ struct transfer_state {
   void stop_source() {
     if (control)
       control->stop();
+  }
+
+  /// Publishes the counters that changed since the last call: one relaxed
+  /// store each, none for a reader (the hot path of a batch of bytes is one
+  /// store of the size).
+  void publish() {
+    if (!counters)
+      return;
+    auto size = body.size();
+    if (size != published_size) {
+      published_size = size;
+      counters->size.store(size, std::memory_order_relaxed);
+    }
+    if (kept != published_oldest) {
+      published_oldest = kept;
+      counters->oldest.store(kept, std::memory_order_relaxed);
+    }
+    auto parked = static_cast<std::uint64_t>(pending.size());
+    if (parked != published_parked) {
+      published_parked = parked;
+      counters->parked.store(parked, std::memory_order_relaxed);
+    }
+    if (final)
+      counters->publish_final(final_error); // once; after the size
   }
 
   /// Answers every parked request whose bytes now exist.
@@ -328,14 +361,16 @@ struct transfer_state {
   }
 };
 
-using transfer_impl = transfer_actor::stateful_pointer<transfer_state>;
-
-transfer_actor::behavior_type transfer_fun(transfer_impl self,
-                                           transfer_config cfg) {
-  auto& st = self->state;
+/// Builds the state the actor starts with, in the spawning thread: what is
+/// known then (a complete body, a re-opened file) is published before the
+/// stream handle exists.
+std::shared_ptr<transfer_state> make_state(transfer_config cfg) {
+  auto ptr = std::make_shared<transfer_state>();
+  auto& st = *ptr;
   st.options = cfg.options;
   st.control = std::move(cfg.control);
   st.file = std::move(cfg.file);
+  st.counters = std::move(cfg.counters);
   if (st.options.file)
     st.memory_cache = st.options.file->memory_cache;
   if (st.options.capacity)
@@ -353,47 +388,73 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
     st.finalize(caf::error{});
   }
   st.update_credit(); // the initial read-ahead, if any
+  st.publish();
+  return ptr;
+}
+
+/// The handlers, for either host: `Self` is the typed actor on the
+/// scheduler or the companion on a thread of its own.
+template <class Self>
+transfer_actor::behavior_type transfer_behavior(Self* self,
+                                                std::shared_ptr<transfer_state>
+                                                  ptr) {
+  auto* sp = ptr.get();
   return {
-    [self](const slice_request& req) -> caf::result<slice_result> {
-      auto& st = self->state;
+    [self, sp, ptr](const slice_request& req) -> caf::result<slice_result> {
+      auto& st = *sp;
       st.track(req.reader, req.offset);
       st.demand(req.offset, req.max_size);
       bool ready = false;
       auto res = st.answer(req.offset, req.max_size, ready);
-      if (ready)
+      if (ready) {
+        st.publish(); // a tethered window may have moved
         return res;
-      auto rp = self->make_response_promise<slice_result>();
+      }
+      auto rp = self->template make_response_promise<slice_result>();
       st.pending.add(req.reader, req.offset, req.max_size, rp);
+      st.publish();
       return rp;
     },
-    [self](next_slice& x) { self->state.append(std::move(x.bytes)); },
-    [self](source_end& x) { self->state.on_source_end(std::move(x.error)); },
-    [self](status_atom) -> stream_status { return self->state.status(); },
-    [self](wait_atom) -> caf::result<stream_status> {
-      auto& st = self->state;
+    [sp](next_slice& x) {
+      sp->append(std::move(x.bytes));
+      sp->publish();
+    },
+    [sp](source_end& x) {
+      sp->on_source_end(std::move(x.error));
+      sp->publish();
+    },
+    [sp](status_atom) -> stream_status { return sp->status(); },
+    [self, sp](wait_atom) -> caf::result<stream_status> {
+      auto& st = *sp;
       st.release(); // waiting for the end needs the whole source
       if (st.final)
         return st.status();
-      auto rp = self->make_response_promise<stream_status>();
+      auto rp = self->template make_response_promise<stream_status>();
       st.waiters.push_back(rp);
       return rp;
     },
-    [self](cancel_atom, std::uint64_t reader) {
-      self->state.fail_reader(reader, make_error(errc::closed));
-      self->state.untrack(reader);
+    [sp](cancel_atom, std::uint64_t reader) {
+      sp->fail_reader(reader, make_error(errc::closed));
+      sp->untrack(reader);
+      sp->publish();
     },
-    [self](withdraw_atom, std::uint64_t reader) {
-      self->state.fail_reader(reader, make_error(errc::timeout));
+    [sp](withdraw_atom, std::uint64_t reader) {
+      sp->fail_reader(reader, make_error(errc::timeout));
+      sp->publish();
     },
-    [self](release_atom) { self->state.release(); },
-    [self](abort_atom) { self->state.abort(); },
-    [self](close_atom) {
-      auto& st = self->state;
-      st.stop_source();
-      st.finalize(make_error(errc::closed, "stream closed before its end"));
+    [sp](release_atom) { sp->release(); },
+    [sp](abort_atom) {
+      sp->abort();
+      sp->publish();
     },
-    [self](shutdown_atom) {
-      self->state.shutdown();
+    [sp](close_atom) {
+      sp->stop_source();
+      sp->finalize(make_error(errc::closed, "stream closed before its end"));
+      sp->publish();
+    },
+    [self, sp](shutdown_atom) {
+      sp->shutdown();
+      sp->publish();
       self->quit();
     },
   };
@@ -401,10 +462,34 @@ transfer_actor::behavior_type transfer_fun(transfer_impl self,
 
 } // namespace
 
+caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
+                                                 transfer_config cfg) {
+  try {
+    auto state = make_state(std::move(cfg));
+    if (!state->options.transfer_thread)
+      return sys.spawn([state](transfer_actor::pointer self) {
+        return transfer_behavior(self, state);
+      });
+    auto hdl = detail::spawn_on_own_thread(
+      sys, "as.transfer", [state](caf::actor_companion* self) mutable {
+        auto bhvr = transfer_behavior(self, std::move(state));
+        return std::move(bhvr.unbox());
+      });
+    if (!hdl)
+      return std::move(hdl.error());
+    return caf::actor_cast<transfer_actor>(std::move(*hdl));
+  } catch (...) {
+    return detail::exhaustion_from("transfer actor", std::current_exception());
+  }
+}
+
 transfer_actor spawn_transfer(caf::actor_system& sys, transfer_config cfg) {
-  if (cfg.options.transfer_thread)
-    return sys.spawn<caf::detached>(transfer_fun, std::move(cfg));
-  return sys.spawn(transfer_fun, std::move(cfg));
+  auto hdl = try_spawn_transfer(sys, std::move(cfg));
+  if (!hdl)
+    throw std::system_error{
+      std::make_error_code(std::errc::resource_unavailable_try_again),
+      render(hdl.error())};
+  return std::move(*hdl);
 }
 
 } // namespace asyncstream

@@ -28,6 +28,8 @@ const char* describe(errc code) noexcept {
       return "stream actors are gone";
     case errc::removing:
       return "stream is being removed: no new readers";
+    case errc::resource_exhausted:
+      return "out of descriptors, memory or threads";
   }
   return "unknown asyncstream error";
 }
@@ -58,6 +60,8 @@ std::string to_string(errc code) {
       return "stream_gone";
     case errc::removing:
       return "removing";
+    case errc::resource_exhausted:
+      return "resource_exhausted";
   }
   return "unknown";
 }

@@ -9,9 +9,13 @@
 // - `refuse(err)` answers every waiting open and every later open with
 //   `err` (graceful close and abort); readers already open stay open.
 // - `shutdown` answers everything still waiting with `stream_gone`.
+// - With `counters`, the numbers of open readers and of waiting opens are
+//   published there whenever they change (for `stream::stats()`), before
+//   the open that changed them is answered.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include <caf/fwd.hpp>
 
@@ -19,8 +23,15 @@
 
 namespace asyncstream {
 
-/// Spawns a readers-monitor actor with a cap of `max_readers` (at least 1).
-monitor_actor spawn_readers_monitor(caf::actor_system& sys,
-                                    std::size_t max_readers);
+namespace detail {
+struct stream_counters;
+} // namespace detail
+
+/// Spawns a readers-monitor actor with a cap of `max_readers` (at least 1)
+/// that publishes its counts to `counters` (may be null).
+monitor_actor
+spawn_readers_monitor(caf::actor_system& sys, std::size_t max_readers,
+                      std::shared_ptr<detail::stream_counters> counters
+                      = nullptr);
 
 } // namespace asyncstream

@@ -2,7 +2,11 @@
 //
 // Contract:
 // - A `source` is a description; the stream takes it over when spawned. A
-//   file descriptor source owns its descriptor only if asked to.
+//   file descriptor source owns its descriptor only if asked to
+//   (`from_fd(fd, true)`, `from_path`): then the descriptor is closed once,
+//   when the source reader is done with it, or when the last copy of the
+//   source goes without a stream having read it (`stream::make` failed, or
+//   the source was never used). A source is never left holding a descriptor.
 // - Reads of a pulled source happen on the source-reader actor's own thread
 //   (never on CAF's scheduler). Descriptors are polled together with a stop
 //   descriptor, so closing or aborting the stream wakes a blocked read.
@@ -12,6 +16,7 @@
 //   a copy and the stream has ended before the first read.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -43,10 +48,11 @@ using read_function = std::function<read_outcome(std::byte* buf,
 class source {
 public:
   /// A descriptor (pipe, socket, regular file); closed at the end when
-  /// `take_ownership` is set.
+  /// `take_ownership` is set (see the contract above).
   static source from_fd(int fd, bool take_ownership = false);
 
-  /// A file, opened now (an error if it cannot be opened).
+  /// A file, opened now (an error if it cannot be opened: `io_error`, or
+  /// `resource_exhausted` when the process is out of descriptors).
   static caf::expected<source> from_path(const std::string& path);
 
   /// A complete in-memory buffer, adopted without a copy.
@@ -61,10 +67,35 @@ public:
   /// No source: the bytes come from the stream's `stream_writer`.
   static source push();
 
+  /// @private Closes an owned descriptor exactly once: explicitly
+  /// (`close`, by the source reader at its end) or when the last copy of the
+  /// source goes.
+  class fd_owner {
+  public:
+    explicit fd_owner(int fd) noexcept : fd_(fd) {
+      // nop
+    }
+
+    fd_owner(const fd_owner&) = delete;
+    fd_owner& operator=(const fd_owner&) = delete;
+
+    ~fd_owner() {
+      close();
+    }
+
+    /// Closes the descriptor if it is still open. Thread-safe, idempotent.
+    void close() noexcept;
+
+  private:
+    std::atomic<int> fd_;
+  };
+
   /// @private
   struct fd_source {
     int fd;
     bool owned;
+    /// Set iff `owned`.
+    std::shared_ptr<fd_owner> owner;
   };
 
   /// @private

@@ -1,17 +1,28 @@
-// The source-reader actor: pulls a source into pooled chunks.
+// The source reader: pulls a source into pooled chunks.
 //
-// Contract: runs on its own thread (a detached blocking actor), never on the
-// scheduler. It reads into the tail of a chunk only it writes to and sends
-// each filled range to the transfer actor as a `next_slice` as soon as the
-// read returns; bytes that come together with end of file are kept. It ends
-// with one `source_end`, unless `control` was stopped first (then it sends
-// nothing more). It owns the descriptor only if the source says so. With a
-// stream file, each read is appended to the file before it is published; a
-// failed write ends the stream with `io_error` at that byte.
+// Contract: runs on a thread of its own (never on CAF's scheduler; the
+// actor system counts it like a detached actor's thread and
+// `~actor_system()` waits for it). It is no actor: it only sends. It reads
+// into the tail of a chunk only it writes to and sends each filled range to
+// the transfer actor as a `next_slice` as soon as the read returns; bytes
+// that come together with end of file are kept. Chunks grow from small to
+// `stream_options::chunk_size` (detail/chunk_sizer.hpp). It ends with one
+// `source_end`, unless `control` was stopped first (then it sends nothing
+// more). It owns the descriptor only if the source says so, and closes it
+// when it ends. With a stream file, each read is appended to the file
+// before it is published; a failed write ends the stream with `io_error` at
+// that byte. Running out of memory for a chunk ends it with
+// `resource_exhausted` there.
+//
+// Starting one is two steps, so that `stream::make` can fail at any point
+// without leaving anything behind: `start` creates the thread, which holds
+// nothing and waits; `run` hands it its work. A launcher destroyed without
+// `run` lets its thread end at once.
 #pragma once
 
 #include <memory>
 
+#include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
 #include "asyncstream/options.hpp"
@@ -26,11 +37,28 @@ namespace detail {
 class source_control;
 } // namespace detail
 
-/// Spawns the source-reader actor for a pulled source (fd or function).
-caf::actor spawn_source_reader(caf::actor_system& sys, source src,
-                               transfer_actor transfer,
-                               const stream_options& opts,
-                               std::shared_ptr<detail::source_control> control,
-                               std::shared_ptr<file_store> file = nullptr);
+/// Starts the source reader of a pulled source (fd or function).
+class source_reader_launcher {
+public:
+  source_reader_launcher() = default;
+  source_reader_launcher(source_reader_launcher&&) noexcept = default;
+  source_reader_launcher& operator=(source_reader_launcher&&) = delete;
+  ~source_reader_launcher();
+
+  /// Creates the reader's thread (waiting, holding nothing). Returns
+  /// `resource_exhausted` if no thread can be created.
+  caf::error start(caf::actor_system& sys);
+
+  /// Hands the waiting thread its work; it starts reading at once.
+  void run(source src, transfer_actor transfer, const stream_options& opts,
+           std::shared_ptr<detail::source_control> control,
+           std::shared_ptr<file_store> file = nullptr);
+
+  /// @private
+  struct slot;
+
+private:
+  std::shared_ptr<slot> slot_;
+};
 
 } // namespace asyncstream

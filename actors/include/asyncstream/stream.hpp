@@ -17,9 +17,22 @@
 //   `remove()` is a shutdown with `removing` that then deletes the stream
 //   file. Slices readers still hold stay valid after either (mappings of a
 //   deleted file keep their bytes).
+// - `make` and `reopen` never throw for lack of resources: when the process
+//   is out of descriptors (the stop eventfd of a descriptor source, the
+//   stream file), memory or threads (the transfer actor's or the source
+//   reader's), they return `errc::resource_exhausted` naming the resource,
+//   and nothing is left behind: no descriptor (an owned source descriptor
+//   is closed too), no actor, no thread. A stream costs descriptors only
+//   where it needs them: a descriptor source one eventfd (to wake its
+//   reader's `poll`), a file-backed stream its file; a pushed, buffer or
+//   function-source memory stream none.
+// - `stats()` never blocks and sends no message: it reads counters the
+//   actors publish as things change (see `stream_stats`). `status()` asks
+//   the transfer actor (a round trip) and blocks.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,20 +56,45 @@ namespace detail {
 struct stream_core;
 } // namespace detail
 
+/// A snapshot of a stream's counters (`stream::stats()`). Each field was
+/// true at some moment during the call; the snapshot as a whole is not
+/// atomic (a `size` may be newer than the `parked` next to it). Once `final`
+/// is seen, `error` and `size` are final too.
+struct stream_stats {
+  /// Bytes published so far (the offset one past the newest byte).
+  std::uint64_t size = 0;
+  /// Offset of the oldest byte still readable (0 without a retention window).
+  std::uint64_t oldest = 0;
+  /// Read requests parked at the transfer actor, waiting for bytes.
+  std::uint64_t parked = 0;
+  /// Readers open right now (holding a slot).
+  std::size_t readers = 0;
+  /// Opens waiting for a slot (`max_readers` are open).
+  std::size_t waiting = 0;
+  /// Whether the stream ended or failed.
+  bool final = false;
+  /// The final error, if it failed (set once, with `final`).
+  caf::error error;
+  /// The declared final length, if any.
+  std::optional<std::uint64_t> declared_length;
+};
+
 /// The owner's handle of one stream.
 class stream {
 public:
   /// Creates an invalid handle.
   stream() noexcept = default;
 
-  /// Spawns the actors of a stream fed by `src`.
+  /// Spawns the actors of a stream fed by `src`. Returns
+  /// `resource_exhausted` (never throws) when a descriptor, memory or a
+  /// thread cannot be had; an owned source descriptor is closed then.
   static caf::expected<stream> make(caf::actor_system& sys, source src,
                                     stream_options opts = {});
 
   /// Re-opens a stream file written earlier (see `stream_options::file`) as a
   /// complete, read-only stream of the file's current length. The mapping
   /// settings of `opts.file`, if given, apply; its path is ignored. The file
-  /// must not shrink while the stream is open.
+  /// must not shrink while the stream is open. Fails like `make`.
   static caf::expected<stream> reopen(caf::actor_system& sys,
                                       const std::string& path,
                                       stream_options opts = {});
@@ -78,7 +116,14 @@ public:
   caf::expected<stream_writer> writer() const;
 
   /// Returns what is known right now (errors at once, not at their byte).
+  /// Asks the transfer actor and blocks for its answer; see `stats()`.
   caf::expected<stream_status> status() const;
+
+  /// Returns the counters the stream's actors published, without a message
+  /// and without blocking (a few atomic loads; a mutex only once the stream
+  /// is final, for its error). Cheap enough for a metrics page over
+  /// thousands of streams. An invalid handle gives all zeros.
+  stream_stats stats() const;
 
   /// Waits until the stream is final; returns its length or its error.
   caf::expected<std::uint64_t> wait() const;

@@ -14,11 +14,20 @@
 //   publishes; the actor keeps only the newest `file_storage::memory_cache`
 //   bytes in memory and answers older offsets with slices of file mappings.
 //   A file opened read-only is a complete stream of the file's length.
+// - With `counters`, the actor publishes the body size, the oldest readable
+//   offset, the number of parked requests and the final status there as they
+//   change (relaxed stores, at most one per counter per message), for
+//   `stream::stats()`. What is known at spawn time (a complete body, a
+//   re-opened file) is published before `spawn_transfer` returns.
+// - With `transfer_thread`, the actor runs on a thread of its own (see
+//   detail/own_thread.hpp for why that is not CAF's detached spawn); else on
+//   CAF's scheduler.
 #pragma once
 
 #include <memory>
 #include <optional>
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "asyncstream/options.hpp"
@@ -30,6 +39,7 @@ class file_store;
 
 namespace detail {
 class source_control;
+struct stream_counters;
 } // namespace detail
 
 /// What the transfer actor starts with.
@@ -42,10 +52,19 @@ struct transfer_config {
   std::optional<slice> complete_body;
   /// The stream file of a file-backed stream; may be null.
   std::shared_ptr<file_store> file;
+  /// Where the actor publishes what `stream::stats()` reads; may be null.
+  std::shared_ptr<detail::stream_counters> counters;
 };
 
-/// Spawns a transfer actor: detached if `cfg.options.transfer_thread`,
-/// else on the scheduler.
+/// Spawns a transfer actor: on a thread of its own if
+/// `cfg.options.transfer_thread`, else on the scheduler. Returns
+/// `resource_exhausted` when no thread or memory can be had; nothing is
+/// left running or registered then.
+caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
+                                                 transfer_config cfg);
+
+/// Spawns a transfer actor like `try_spawn_transfer`, but throws
+/// `std::system_error` when that fails.
 transfer_actor spawn_transfer(caf::actor_system& sys, transfer_config cfg);
 
 } // namespace asyncstream

@@ -38,6 +38,10 @@ enum class errc : std::uint8_t {
   stream_gone,
   /// The stream is being removed and accepts no new readers.
   removing,
+  /// The process ran out of descriptors, memory or threads (the context
+  /// names the resource and the system error). Nothing was taken: the call
+  /// may succeed later.
+  resource_exhausted,
 };
 
 /// Returns a short human-readable description of `code`.

@@ -2,10 +2,14 @@
 // stream, its source reader and its writer.
 //
 // Contract: thread-safe. `stop()` may be called from any thread any number
-// of times; it wakes a `poll(2)` on `fd()`, sets `stopped()` and releases
-// `wait_for_room`. The credit is the offset the producer may fill up to
-// (a tethered retention window moves it as the slowest reader moves on);
-// without a tethered window it is unlimited.
+// of times; it sets `stopped()`, releases `wait_for_room` and, if a stop
+// descriptor was opened, makes it readable (waking a `poll(2)` on `fd()`).
+// Only a source reader that polls a descriptor needs that stop descriptor
+// (`open_fd`); every other stream has none and costs no descriptor here.
+// The credit is the offset the producer may fill up to (a tethered
+// retention window moves it as the slowest reader moves on); without a
+// tethered window or a read-ahead it is unlimited. Constructing one never
+// throws for lack of descriptors.
 #pragma once
 
 #include <atomic>
@@ -14,15 +18,22 @@
 #include <limits>
 #include <mutex>
 
+#include <caf/error.hpp>
+
 namespace asyncstream::detail {
 
 class source_control {
 public:
-  source_control();
+  source_control() noexcept = default;
   ~source_control();
 
   source_control(const source_control&) = delete;
   source_control& operator=(const source_control&) = delete;
+
+  /// Opens the stop descriptor (an eventfd), readable after `stop()`. Returns
+  /// `resource_exhausted` (or `io_error`) if it cannot be opened. Call once,
+  /// before any other thread uses this object.
+  caf::error open_fd();
 
   /// Requests the source reader to stop.
   void stop() noexcept;
@@ -32,7 +43,7 @@ public:
     return stopped_.load(std::memory_order_acquire);
   }
 
-  /// Returns a descriptor that becomes readable on `stop()`.
+  /// Returns the stop descriptor, -1 unless `open_fd()` succeeded.
   int fd() const noexcept {
     return fd_;
   }
@@ -50,7 +61,7 @@ public:
   std::uint64_t allowed() const;
 
 private:
-  int fd_;
+  int fd_ = -1;
   std::atomic<bool> stopped_{false};
   mutable std::mutex mtx_;
   std::condition_variable cv_;

@@ -27,12 +27,15 @@ namespace asyncstream::detail {
 
 class blocking_client;
 class source_control;
+struct stream_counters;
 
 struct stream_core {
   caf::actor_system* sys = nullptr;
   transfer_actor transfer;
   monitor_actor monitor;
   std::shared_ptr<source_control> control;
+  /// What the actors publish for `stream::stats()`.
+  std::shared_ptr<stream_counters> counters;
   /// The stream file of a file-backed stream; null in memory mode.
   std::shared_ptr<file_store> file;
   stream_options options;

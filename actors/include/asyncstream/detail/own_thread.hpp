@@ -1,0 +1,49 @@
+// own_thread: threads of the kernel's own, for the source reader and for a
+// transfer actor that runs on a thread of its own.
+//
+// Why not CAF's `spawn<detached>` (or a blocking actor): in CAF 0.17 it
+// registers the actor and raises the system's count of detached threads
+// before it creates the thread, and undoes neither when `std::thread`
+// throws (out of threads or memory). The caller gets a `std::system_error`
+// and `~actor_system()` then waits forever for an actor and a thread that
+// never run. Here the thread is created first and everything is undone when
+// that fails, so a stream that cannot get a thread is an error, not a hang.
+//
+// Contract:
+// - `start_thread` runs `fn` on a new thread that the actor system counts
+//   like a detached actor's (`~actor_system()` waits for it). `fn` and what
+//   it captured are destroyed before the count goes down. If no thread can
+//   be created it returns `resource_exhausted` and `fn` is destroyed unrun,
+//   in the calling thread, before it returns.
+// - `spawn_on_own_thread` hosts an event-based behavior on such a thread: an
+//   `actor_companion` whose messages go to that thread, which runs them
+//   through the companion (`activate`) one by one, sleeping on a condition
+//   variable when there are none. `init` runs first, on that thread, and
+//   returns the behavior. The actor ends like any other (`quit()`); requests
+//   that reach it afterwards are answered with `sec::request_receiver_down`.
+#pragma once
+
+#include <functional>
+
+#include <caf/actor.hpp>
+#include <caf/behavior.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+namespace asyncstream::detail {
+
+/// Runs `fn` on a new thread named `name` (at most 15 characters) that
+/// `~actor_system()` waits for. Returns `resource_exhausted` if the thread
+/// cannot be created (then `fn` never runs).
+caf::error start_thread(caf::actor_system& sys, const char* name,
+                        std::function<void()> fn);
+
+/// Spawns an actor whose behavior, returned by `init`, runs on a thread of
+/// its own named `name`. Returns `resource_exhausted` if the thread cannot
+/// be created (then nothing is left registered or running).
+caf::expected<caf::actor>
+spawn_on_own_thread(caf::actor_system& sys, const char* name,
+                    std::function<caf::behavior(caf::actor_companion*)> init);
+
+} // namespace asyncstream::detail
