@@ -21,8 +21,8 @@ cd "$ROOT"
 
 TEST_TIMEOUT=${ASYNCSTREAM_TEST_TIMEOUT:-600}
 # The streamerd end-to-end tests drive it with curl and check its status page
-# in headless Chromium.
-PACKAGES+=(chromium-headless-shell)
+# in headless Chromium; its fault-injection suite is a Python 3 script.
+PACKAGES+=(chromium-headless-shell python3)
 
 ensure_packages
 configure_build
