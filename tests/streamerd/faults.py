@@ -798,7 +798,7 @@ ABANDON_KINDS = [  # (kind, weight); the first group stops mid-way
 ORDINARY = {"roundtrip", "complete", "range", "follow", "demo", "metrics"}
 
 
-def _cut(conn, rng):
+def cut(conn, rng):
     """Ends an abandoning client: a plain close or a reset, by the seed."""
     if rng.random() < 0.5:
         conn.close()
@@ -823,7 +823,7 @@ def _abandon_client(ctx, i, env):
             c = Conn(A.port, timeout=t)
             req = c.request_bytes("GET", target)
             c.send(req[:rng.randrange(0, req.index(CRLF))])
-            _cut(c, rng)
+            cut(c, rng)
         elif kind == "headers_sent":
             c = Conn(A.port, timeout=t)
             if rng.random() < 0.5:
@@ -831,7 +831,7 @@ def _abandon_client(ctx, i, env):
             else:
                 c.request("PUT", f"/streams/up-{ctx.seed}-{i}", [("Content-Length", "1000")])
                 env["uploads"].append(f"up-{ctx.seed}-{i}")
-            _cut(c, rng)
+            cut(c, rng)
         elif kind in ("response_header", "mid_body"):
             c = Conn(A.port, timeout=t)
             hdrs = []
@@ -847,33 +847,33 @@ def _abandon_client(ctx, i, env):
                 if kind == "mid_body":
                     limit = rng.randrange(1, 200 if target == "/streams/demo" else 200000)
                     c.read_body(resp, limit=limit, deadline=now() + 1.5)
-            _cut(c, rng)
+            cut(c, rng)
         elif kind == "queued":
             # B's three slots are held: this one waits (--queue-timeout 1), and
             # leaves before or after its 503
             c = Conn(B.port, timeout=t)
             c.request("GET", "/streams/q")
             time.sleep(rng.uniform(0, 1.5))  # the abandon point, not a wait for a condition
-            _cut(c, rng)
+            cut(c, rng)
         elif kind == "wait_name":
             c = Conn(A.port, timeout=t)
             c.request("GET", f"/streams/nx-{ctx.seed}-{i}?wait=5")
             time.sleep(rng.uniform(0, 0.3))  # the abandon point
-            _cut(c, rng)
+            cut(c, rng)
         elif kind == "upload":
             name = f"up-{ctx.seed}-{i}"
             size = rng.randrange(1000, 300000)
             data = rng.randbytes(size)
-            cut = rng.randrange(0, size)
+            stop_at = rng.randrange(0, size)
             env["uploads"].append(name)
             if rng.random() < 0.5:
                 up = LiveUpload(A.port, name, timeout=t)
             else:
                 up = LiveUpload(A.port, name, timeout=t, content_length=size)
             c = up.conn
-            for off in range(0, cut, 32768):
-                up.feed(data[off:min(cut, off + 32768)])
-            _cut(c, rng)
+            for off in range(0, stop_at, 32768):
+                up.feed(data[off:min(stop_at, off + 32768)])
+            cut(c, rng)
         elif kind == "roundtrip":
             name = f"ok-{ctx.seed}-{i}"
             data = rng.randbytes(rng.randrange(0, 200000))
@@ -951,8 +951,8 @@ def _abandon_client(ctx, i, env):
 class SlotRotator:
     """Keeps the reader slots of a capped stream busy and turning over: up to
     `slots` readers hold them, one more waits; every `period` s the oldest
-    holder leaves, so a freed slot passes to whoever waits, an abandoned
-    waiter or not. Each holder checks the stream's first bytes."""
+    holder (if any) leaves, so a freed slot passes to whoever waits, an
+    abandoned waiter or not. Each holder checks the stream's first bytes."""
 
     def __init__(self, port, path, slots, first, rng, period, timeout, stop):
         self.port, self.path, self.slots, self.first = port, path, slots, first
@@ -1014,9 +1014,9 @@ class SlotRotator:
                                            "turned over")
                         return
                 self.holding = len(holding)
-                if len(holding) >= self.slots and now() >= next_turn:
+                if holding and now() >= next_turn:
                     c, _ = holding.pop(0)
-                    _cut(c, self.rng)
+                    cut(c, self.rng)
                     self.rotations += 1
                     next_turn = now() + self.period
         except (OSError, Closed, ProtocolError) as e:
@@ -1129,9 +1129,9 @@ def phase_abandon(ctx):
     healthy(ctx, A, "after")
     healthy(ctx, B, "after")
     require_metrics(A, ["streamerd_connections", "streamerd_readers"])
-    cut = sum(v for k, v in counts.items() if k not in ORDINARY)
+    n_cut = sum(v for k, v in counts.items() if k not in ORDINARY)
     checked = sum(v for k, v in counts.items() if k in ORDINARY)
-    return (f"{done} clients in {elapsed:.1f} s: {cut} cut "
+    return (f"{done} clients in {elapsed:.1f} s: {n_cut} cut "
             f"[{', '.join(f'{k} {counts.get(k, 0)}' for k, _ in ABANDON_KINDS if k not in ORDINARY)}], "
             f"{checked} checked [{', '.join(f'{k} {counts.get(k, 0)}' for k in sorted(ORDINARY))}]; "
             f"live stream {len(data)} bytes intact; {rotator.rotations} slots of capped "
@@ -1667,19 +1667,20 @@ class KeepAlive:
             self.conn = None
 
 
-def _in_parallel(jobs, workers, timeout):
-    """Runs job(i) for i in range(jobs) on `workers` threads, each with its
-    own kept-alive connection (job(ka, i)); returns the first error or None."""
+def run_parallel(fn, port, jobs, workers, timeout):
+    """Runs fn(ka, i) for i in range(jobs) on `workers` threads, each with its
+    own KeepAlive connection `ka`; fn returns an error text or None. Returns
+    the first error, or None."""
     errors = []
     lock = threading.Lock()
-    counter = iter(range(jobs))
+    todo = iter(range(jobs))
 
-    def worker(fn, port):
+    def worker():
         ka = KeepAlive(port, timeout)
         try:
             while not errors:
                 with lock:
-                    i = next(counter, None)
+                    i = next(todo, None)
                 if i is None:
                     return
                 err = fn(ka, i)
@@ -1689,16 +1690,13 @@ def _in_parallel(jobs, workers, timeout):
             errors.append(repr(e))
         finally:
             ka.close()
-    return worker, errors
 
-
-def run_parallel(fn, port, jobs, workers, timeout):
-    worker, errors = _in_parallel(jobs, workers, timeout)
-    threads = [threading.Thread(target=worker, args=(fn, port), daemon=True) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
     for th in threads:
         th.start()
+    deadline = now() + 120
     for th in threads:
-        th.join(120)
+        th.join(max(0.1, deadline - now()))
     if any(th.is_alive() for th in threads):
         errors.append("workers still running after 120 s")
     return errors[0] if errors else None
