@@ -586,4 +586,126 @@ TEST_CASE("async reader: an end that comes after the last byte was read") {
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("stats: size follows the published bytes; final and error come "
+          "exactly at the end") {
+  fixture f;
+  auto st = f.stream().stats();
+  CHECK(st.size == 0);
+  CHECK_FALSE(st.final);
+  f.emit("hello");
+  CHECK(f.stream().stats().size == 0); // not published before it is handled
+  f.run();
+  CHECK(f.stream().stats().size == 5);
+  f.emit(" world");
+  f.run();
+  st = f.stream().stats();
+  CHECK(st.size == 11);
+  CHECK_FALSE(st.final);
+  CHECK_FALSE(st.error);
+  f.fail(make_error(errc::io_error, "disk gone"));
+  CHECK_FALSE(f.stream().stats().final);
+  f.run();
+  st = f.stream().stats();
+  CHECK(st.final);
+  CHECK(st.size == 11);
+  CHECK(is(st.error, errc::io_error));
+  // A clean end has no error.
+  fixture g;
+  g.emit("abc");
+  g.end();
+  g.run();
+  st = g.stream().stats();
+  CHECK(st.final);
+  CHECK_FALSE(st.error);
+  CHECK(st.size == 3);
+}
+
+TEST_CASE("stats: capacity, declared length, retention and abort") {
+  stream_options capped;
+  capped.capacity = 4;
+  fixture f{capped};
+  f.emit("abcdef");
+  f.run();
+  auto st = f.stream().stats();
+  CHECK(st.final);
+  CHECK(st.size == 4);
+  CHECK(is(st.error, errc::buffer_full));
+  stream_options declared;
+  declared.declared_length = 3;
+  fixture g{declared};
+  CHECK(g.stream().stats().declared_length
+        == std::optional<std::uint64_t>{3});
+  g.emit("abc");
+  g.run();
+  st = g.stream().stats();
+  CHECK(st.final);
+  CHECK_FALSE(st.error);
+  stream_options window;
+  window.retention = 10;
+  fixture h{window};
+  h.emit(pattern(25));
+  h.run();
+  st = h.stream().stats();
+  CHECK(st.size == 25);
+  CHECK(st.oldest == 15);
+  fixture a;
+  a.emit("ab");
+  a.run();
+  caf::anon_send(a.transfer(), abort_atom::value);
+  a.run();
+  st = a.stream().stats();
+  CHECK(st.final);
+  CHECK(is(st.error, errc::canceled));
+}
+
+TEST_CASE("stats: parked follows parked reads") {
+  fixture f;
+  auto& a = f.add_probe();
+  auto& b = f.add_probe();
+  a.request(0, 10);
+  b.request(4, 10);
+  f.run();
+  CHECK(f.stream().stats().parked == 2);
+  f.emit("abc"); // serves a only
+  f.run();
+  CHECK(a.answers().size() == 1);
+  CHECK(f.stream().stats().parked == 1);
+  b.cancel(); // answered with closed
+  f.run();
+  CHECK(f.stream().stats().parked == 0);
+  a.request(3, 10);
+  f.run();
+  CHECK(f.stream().stats().parked == 1);
+  f.end();
+  f.run();
+  CHECK(f.stream().stats().parked == 0);
+}
+
+TEST_CASE("stats: readers and waiting follow opens, closes and the 101st "
+          "open") {
+  fixture f; // max_readers 100
+  std::vector<std::uint64_t> granted;
+  auto client = f.sys().spawn([&](caf::event_based_actor* self) {
+    for (std::uint64_t id = 1; id <= 101; ++id)
+      self->request(f.monitor(), caf::infinite, open_atom::value, id)
+        .then([&](std::uint64_t x) { granted.push_back(x); });
+  });
+  f.run();
+  auto st = f.stream().stats();
+  CHECK(granted.size() == 100);
+  CHECK(st.readers == 100);
+  CHECK(st.waiting == 1);
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{7});
+  f.run();
+  st = f.stream().stats();
+  CHECK(granted.size() == 101); // the 101st got the slot
+  CHECK(st.readers == 100);
+  CHECK(st.waiting == 0);
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{8});
+  caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{9});
+  f.run();
+  CHECK(f.stream().stats().readers == 98);
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
 } // TEST_SUITE

@@ -1,7 +1,9 @@
 // Unit tests of lib/: chunks, pool, slices, body index, pending index.
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -114,6 +116,80 @@ TEST_CASE("the chunk pool bounds the resident free memory") {
   CHECK(pool->stats().cached == 2);
   pool->trim();
   CHECK(pool->stats().cached == 0);
+}
+
+TEST_CASE("a pool's bound can be lowered at run time and trims at once") {
+  auto pool = chunk_pool::make(64 * 1024, 8 * 64 * 1024);
+  {
+    std::vector<mutable_chunk_ptr> xs;
+    for (int i = 0; i < 6; ++i)
+      xs.push_back(pool->acquire());
+    CHECK(pool->stats().in_use_bytes == 6 * 64 * 1024);
+  }
+  CHECK(pool->stats().cached == 6);
+  CHECK(pool->stats().cached_bytes == 6 * 64 * 1024);
+  pool->set_max_cached(2 * 64 * 1024);
+  CHECK(pool->max_cached() == 2 * 64 * 1024);
+  CHECK(pool->stats().cached == 2);
+  // Above the bound, a freed chunk's pages go back to the kernel.
+  {
+    std::vector<mutable_chunk_ptr> xs;
+    for (int i = 0; i < 4; ++i)
+      xs.push_back(pool->acquire());
+  }
+  CHECK(pool->stats().cached == 2);
+  CHECK(pool->stats().in_use == 0);
+}
+
+TEST_CASE("the process-wide pools share one bound on free memory") {
+  auto saved = chunk_pool::shared_max_cached();
+  auto small = chunk_pool::shared(16 * 1024);
+  auto big = chunk_pool::shared(256 * 1024);
+  CHECK(chunk_pool::shared(16 * 1024).get() == small.get());
+  chunk_pool::set_shared_max_cached(std::size_t{64} << 20);
+  {
+    std::vector<mutable_chunk_ptr> xs;
+    for (int i = 0; i < 8; ++i) {
+      xs.push_back(small->acquire());
+      xs.push_back(big->acquire());
+    }
+  }
+  auto st = chunk_pool::shared_stats();
+  CHECK(st.cached_bytes >= 8 * (16 + 256) * 1024);
+  // One bound for all of them: trimmed at once, across sizes.
+  chunk_pool::set_shared_max_cached(300 * 1024);
+  st = chunk_pool::shared_stats();
+  CHECK(st.cached_bytes <= 300 * 1024);
+  // Freed chunks above the bound are not kept.
+  {
+    std::vector<mutable_chunk_ptr> xs;
+    for (int i = 0; i < 8; ++i)
+      xs.push_back(big->acquire());
+  }
+  CHECK(chunk_pool::shared_stats().cached_bytes <= 300 * 1024);
+  chunk_pool::set_shared_max_cached(0);
+  CHECK(chunk_pool::shared_stats().cached_bytes == 0);
+  chunk_pool::set_shared_max_cached(saved);
+}
+
+TEST_CASE("a slab of small chunks is not one huge page") {
+  // Touching one byte of a 16 KiB chunk makes one 4 KiB page resident, not
+  // the 2 MiB huge page its slab would get if it were advised for them.
+  auto pool = chunk_pool::make(16 * 1024);
+  auto c = pool->acquire();
+  c->mutable_data()[0] = std::byte{1};
+  auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto base = reinterpret_cast<std::uintptr_t>(c->data()) & ~(page - 1);
+  auto huge = base & ~((std::uintptr_t{2} << 20) - 1);
+  std::vector<unsigned char> resident((std::size_t{2} << 20) / page);
+  REQUIRE(::mincore(reinterpret_cast<void*>(huge), std::size_t{2} << 20,
+                    resident.data())
+          == 0);
+  std::size_t n = 0;
+  for (auto r : resident)
+    n += r & 1;
+  MESSAGE("resident pages of the slab after touching one byte: " << n);
+  CHECK(n <= 4);
 }
 
 TEST_CASE("body index merges adjacent appends into one extent") {

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <exception>
+#include <system_error>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -119,12 +120,39 @@ void host_main(caf::actor_system& sys, caf::actor hdl,
   self->on_enqueue([hs](caf::mailbox_element_ptr x) { hs->push(std::move(x)); });
 }
 
+/// Thread creations to let through, then to fail (fail_thread_creation).
+std::mutex fault_mtx;
+int fault_skip = 0;
+int fault_count = 0;
+
+/// Throws like std::thread when a test asked for a failure here.
+void injected_fault() {
+  std::lock_guard<std::mutex> guard{fault_mtx};
+  if (fault_count == 0)
+    return;
+  if (fault_skip > 0) {
+    --fault_skip;
+    return;
+  }
+  --fault_count;
+  throw std::system_error{
+    std::make_error_code(std::errc::resource_unavailable_try_again),
+    "injected"};
+}
+
 } // namespace
+
+void fail_thread_creation(int skip, int count) noexcept {
+  std::lock_guard<std::mutex> guard{fault_mtx};
+  fault_skip = skip;
+  fault_count = count;
+}
 
 caf::error start_thread(caf::actor_system& sys, const char* name,
                         std::function<void()> fn) {
   sys.inc_detached_threads();
   try {
+    injected_fault();
     std::thread{[&sys, name, fn = std::move(fn)]() mutable {
       pthread_setname_np(pthread_self(), name);
       sys.thread_started();

@@ -46,4 +46,9 @@ caf::expected<caf::actor>
 spawn_on_own_thread(caf::actor_system& sys, const char* name,
                     std::function<caf::behavior(caf::actor_companion*)> init);
 
+/// @private Fault injection for tests: of the next `skip + count` thread
+/// creations, the last `count` fail as if the system were out of threads
+/// (`std::thread` throws `std::system_error`, EAGAIN). Process-wide.
+void fail_thread_creation(int skip, int count) noexcept;
+
 } // namespace asyncstream::detail
