@@ -602,8 +602,8 @@ class Daemon:
         """SIGTERM, then wait; returns "" or why the stop was not clean."""
         if self.proc is None:
             return ""
-        if self.proc.poll() is not None:
-            return ""  # its death is reported by whoever saw it
+        if self.proc.poll() is not None:  # (a phase that saw it die reports that instead)
+            return f"daemon {self.label} had died: {self.describe_exit()}"
         self.proc.terminate()
         try:
             self.proc.wait(seconds * self.slow)
@@ -1548,7 +1548,15 @@ def phase_noread(ctx):
     d = ctx.daemon("main", ["--no-demo", "--max-readers", str(n), "--send-timeout", str(st),
                             "--queue-timeout", "30"])
     rng = ctx.rng("noread")
-    big = rng.randbytes(16 << 20)
+    # big enough that a consumer that does not read stalls the daemon's send
+    # (its socket buffer grows up to tcp_wmem's maximum)
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem = 4 << 20
+    size = min(64 << 20, max(16 << 20, 2 * wmem + (1 << 20)))
+    big = rng.randbytes(size)
     status, _ = put(d.port, "big", big, timeout=60 * ctx.slow)
     if status != 201:
         raise Fail(f"setup: PUT /streams/big: {status}")
@@ -1626,7 +1634,7 @@ def phase_noread(ctx):
         raise Fail(f"{key} grew by {grew:g}, expected at least {n}")
     return (f"{n} consumers that never read dropped {t_drop:.2f} s after they all held a slot "
             f"(--send-timeout {st}); the one queued behind them got its slot after "
-            f"{queued['first']:.2f} s and all 16 MiB; a new one its first bytes after "
+            f"{queued['first']:.2f} s and all {size >> 20} MiB; a new one its first bytes after "
             f"{ttfb * 1000:.0f} ms; send timeouts +{grew:g}; {len(lines)} log lines, e.g. "
             f"{lines[0][24:140]!r}; {fmt_gauges(base)} -> {fmt_gauges(after)}")
 
