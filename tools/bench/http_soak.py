@@ -35,6 +35,8 @@ import argparse
 import json
 import os
 import random
+import re
+import selectors
 import shlex
 import shutil
 import socket
@@ -356,35 +358,47 @@ class Soak:
         self.stats.meant("abandoner", f"{kind} ({how})")
 
     def op_idle(self, rng, idx, k):
-        c = F.Conn(self.port, timeout=self.t)
-        asked = rng.random() < 0.5
+        """1-3 connections at once (so --max-connections is hit now and then),
+        each with one request or none, then idle until the daemon closes it."""
+        conns = []
+        sel = selectors.DefaultSelector()
         try:
-            if asked:
-                c.request("GET", "/streams/probe")
-                resp = c.read_head()
-                c.read_body(resp)
-                if resp.status != 200 and not self.unavailable("idle", resp):
-                    self.stats.error("idle", f"GET /streams/probe: {resp.status}")
-                    return
-            c.sock.settimeout(1.0)
+            for _ in range(rng.randint(1, 3)):
+                c = F.Conn(self.port, timeout=self.t)
+                c.asked = rng.random() < 0.5
+                if c.asked:
+                    c.request("GET", "/streams/probe")
+                conns.append(c)
+                sel.register(c.sock, selectors.EVENT_READ, c)
+            left = len(conns)
             t0 = now()
-            while not self.stop.is_set() and now() - t0 < 30:
-                try:
-                    if not c.fill():
+            while left and not self.stop.is_set() and now() - t0 < 30:
+                for key, _ in sel.select(0.5):
+                    c = key.data
+                    if c.fill():
+                        continue
+                    sel.unregister(c.sock)
+                    left -= 1
+                    codes = re.findall(rb"HTTP/1\.[01] (\d{3})", bytes(c.buf))
+                    first = codes[0].decode() if codes else None
+                    if first == "503":
+                        self.stats.meant("idle", "503")
+                    elif c.asked and first != "200":
+                        self.stats.error("idle", f"GET /streams/probe, then idle: {codes}")
+                    elif not c.asked and first not in (None, "408"):
+                        self.stats.error("idle", f"no request, yet answered {codes}")
+                    else:
                         self.stats.meant("idle", "closed by the daemon")
-                        return
-                except socket.timeout:
-                    continue
-            if self.stop.is_set():
+            if self.stop.is_set() or not left:
                 return
             if self.timeouts:
-                self.stats.error("idle", "an idle connection "
-                                         f"({'after a request' if asked else 'no request'}) "
-                                         "not closed within 30 s")
+                self.stats.error("idle", f"{left} idle connection(s) not closed within 30 s")
             else:
                 self.stats.meant("idle", "held 30 s (the daemon has no timeouts)")
         finally:
-            c.close()
+            sel.close()
+            for c in conns:
+                c.close()
 
     def op_slow(self, rng, idx, k):
         name, data = self.catalog.pick(rng, "ended")
@@ -476,7 +490,7 @@ def main():
         F.resource.setrlimit(F.resource.RLIMIT_NOFILE, (want, hard))
 
     options = F.daemon_options(binary)
-    wanted = [("--max-readers", "8"), ("--queue-timeout", "2"), ("--max-connections", "400"),
+    wanted = [("--max-readers", "4"), ("--queue-timeout", "2"), ("--max-connections", "400"),
               ("--max-streams", "200"), ("--header-timeout", "5"), ("--keepalive-timeout", "5"),
               ("--send-timeout", "10"), ("--body-timeout", "10")]
     dargs = ["--log-level", "warn", "--drain-timeout", "2", "--no-demo"]
