@@ -586,37 +586,6 @@ TEST_CASE("seconds: digits only, up to 2^64-1") {
   CHECK_FALSE(parse_seconds(std::string("1\0", 2), n));
 }
 
-TEST_CASE("metrics: Prometheus text with per-stream lag") {
-  registry reg;
-  stream_report r;
-  r.name = "a";
-  r.status.size = 1000;
-  r.status.parked = 3;
-  r.readers = 2;
-  r.lag = 400;
-  r.bytes_out = 1600;
-  reg.count_request(200);
-  reg.count_request(200);
-  reg.count_request(503);
-  reg.retire(50, 7);
-  auto text = render_metrics(reg, {r});
-  CHECK(text.find("# TYPE streamerd_bytes_in_total counter") != std::string::npos);
-  CHECK(text.find("streamerd_streams 1\n") != std::string::npos);
-  CHECK(text.find("streamerd_bytes_in_total 1050\n") != std::string::npos);
-  CHECK(text.find("streamerd_bytes_out_total 1607\n") != std::string::npos);
-  CHECK(text.find("streamerd_parked_requests 3\n") != std::string::npos);
-  CHECK(text.find("streamerd_requests_total{code=\"200\"} 2\n")
-        != std::string::npos);
-  CHECK(text.find("streamerd_requests_total{code=\"503\"} 1\n")
-        != std::string::npos);
-  CHECK(text.find("streamerd_stream_lag_bytes{stream=\"a\"} 400\n")
-        != std::string::npos);
-  auto json = render_status_json(reg, {r});
-  CHECK(json.find("\"name\":\"a\"") != std::string::npos);
-  CHECK(json.find("\"state\":\"live\"") != std::string::npos);
-  CHECK(json.find("\"bytes\":1000") != std::string::npos);
-}
-
 TEST_CASE("the lag follows the slowest consumer") {
   stream_entry e;
   CHECK(e.consumers().first == 0);

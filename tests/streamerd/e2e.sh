@@ -594,8 +594,17 @@ test_bad_requests() {
 
   get /streams/x "$T/bad" -H 'Range: bytes=abc'
   eq "Range: bytes=abc status" "$CODE" 416
+  eq "Range: bytes=abc Content-Range" "$(hdr "$T/bad.hdr" Content-Range)" \
+    "bytes */11"
+  # Several ranges, or a unit other than bytes: the Range is ignored (RFC
+  # 9110 allows it; nginx does the same for other units): the whole body.
   get /streams/x "$T/bad" -H 'Range: bytes=0-1,4-5'
-  eq "Range: bytes=0-1,4-5 (several ranges) status" "$CODE" 416
+  eq "Range: bytes=0-1,4-5 (several ranges) status" "$CODE" 200
+  check "Range: bytes=0-1,4-5: the whole body" cmp -s "$T/x.bin" "$T/bad"
+  get /streams/x "$T/bad" -H 'Range: items=0-1'
+  eq "Range: items=0-1 status" "$CODE" 200
+  get /streams/nosuch "$T/bad" -H 'Range: bytes=abc'
+  eq "a malformed Range on a missing stream status" "$CODE" 404
 
   get /streams/x "$T/bad" -X PATCH
   eq "PATCH /streams/x status" "$CODE" 405

@@ -17,6 +17,36 @@ struct source_spec {
   std::string arg;
 };
 
+/// What one client may take, and for how long (docs/streamerd.md, "Limits").
+/// Timeouts are in seconds; the defaults follow nginx's where nginx has one.
+struct limits {
+  /// Time to receive a request's headers, from its first byte (or from the
+  /// accept for a connection's first request). nginx:
+  /// `client_header_timeout 60s`.
+  std::uint64_t header_timeout_s = 60;
+  /// Idle time allowed between two requests of a keep-alive connection.
+  /// nginx: `keepalive_timeout 75s`.
+  std::uint64_t keepalive_timeout_s = 75;
+  /// Time a response may wait for the client to accept any byte (between
+  /// two successful writes, not for the whole response). nginx:
+  /// `send_timeout 60s`.
+  std::uint64_t send_timeout_s = 60;
+  /// Time an upload may go without sending a body byte. nginx:
+  /// `client_body_timeout 60s`.
+  std::uint64_t body_timeout_s = 60;
+  /// Connections open at once; the next one gets a 503 and is closed.
+  /// nginx: `worker_connections 512` per worker (two workers on two cores).
+  std::size_t max_connections = 1024;
+  /// Streams listed at once; an upload over it gets a 503.
+  std::size_t max_streams = 1000;
+  /// Largest request header block (then 431). nginx:
+  /// `large_client_header_buffers 4 8k`.
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Free chunk memory the daemon keeps for reuse (the rest goes back to
+  /// the kernel).
+  std::uint64_t pool_cache_bytes = 64ull << 20;
+};
+
 struct config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
@@ -35,6 +65,7 @@ struct config {
   /// Network threads; 0: one per core (set in main).
   std::size_t threads = 0;
   std::string log_level = "info";
+  streamerd::limits limits;
 };
 
 } // namespace streamerd

@@ -1,5 +1,8 @@
 #include "download_actor.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
@@ -32,7 +35,7 @@ void report_ready(const std::shared_ptr<download_sink>& sink,
 }
 
 /// Asks for the status, then reports the reader ready at `offset`.
-void finish_open(download_ptr self, download_request req,
+void finish_open(download_ptr self, download_actor_request req,
                  std::shared_ptr<download_sink> sink, std::uint64_t offset) {
   self->request(req.stream.transfer(), caf::infinite,
                 asyncstream::status_atom::value)
@@ -50,15 +53,8 @@ void close_and_quit(download_ptr self) {
   self->quit();
 }
 
-caf::behavior download_fun(download_ptr self, download_request req,
+caf::behavior download_fun(download_ptr self, download_actor_request req,
                            std::shared_ptr<download_sink> sink) {
-  if (!req.open_reader) {
-    finish_open(self, req, sink, 0);
-    return {
-      [self](pull_atom, std::uint64_t) {},
-      [self](stop_atom) { self->quit(); },
-    };
-  }
   auto on_open = [self, req, sink](caf::expected<async_reader> r) {
     auto& st = self->state;
     if (!r) {
@@ -92,8 +88,23 @@ caf::behavior download_fun(download_ptr self, download_request req,
                          static_cast<std::int64_t>(start),
                          asyncstream::whence::start, positioned);
                      });
+    } else if (req.wait_first) {
+      // The status line of a range waits for the range's first byte.
+      auto at = static_cast<std::int64_t>(
+        std::min<std::uint64_t>(req.offset, INT64_MAX));
+      st.reader.wait_for(at, [self, req, sink,
+                              positioned](caf::expected<bool> there) {
+        if (!there) {
+          report_ready(sink, std::move(there.error()), {}, 0);
+          return;
+        }
+        self->state.reader.seek(static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                  req.offset, INT64_MAX)),
+                                asyncstream::whence::start, positioned);
+      });
     } else {
-      st.reader.seek(static_cast<std::int64_t>(req.offset),
+      st.reader.seek(static_cast<std::int64_t>(
+                       std::min<std::uint64_t>(req.offset, INT64_MAX)),
                      asyncstream::whence::start, positioned);
     }
   };
@@ -125,7 +136,7 @@ caf::behavior download_fun(download_ptr self, download_request req,
 } // namespace
 
 download_handle download_handle::start(caf::actor_system& sys,
-                                       download_request req,
+                                       download_actor_request req,
                                        std::shared_ptr<download_sink> sink) {
   download_handle h;
   h.actor_ = sys.spawn(download_fun, std::move(req), std::move(sink));

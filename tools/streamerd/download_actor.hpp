@@ -3,7 +3,8 @@
 // Contract:
 // - `download_handle::start` spawns an event-based actor on CAF's scheduler
 //   that opens an `async_reader` (waiting up to `queue_timeout` for a reader
-//   slot), positions it, and reports through the sink. It never blocks.
+//   slot), positions it (for a range: waits for its first byte or the end),
+//   and reports through the sink. It never blocks.
 // - The network side asks for bytes with `pull(max)`; every pull is answered
 //   with exactly one `on_data` (slices, or none at the end, or the error).
 //   Slices share the stream's chunks: nothing is copied on the way out.
@@ -50,14 +51,15 @@ public:
 };
 
 /// What a download starts with.
-struct download_request {
+struct download_actor_request {
   asyncstream::stream stream;
   /// Where to start (ignored for a suffix).
   std::uint64_t offset = 0;
+  /// Report ready only once the byte at `offset` exists or the stream is
+  /// final (a range's status line waits for its first byte).
+  bool wait_first = false;
   /// `bytes=-K`: wait for the end, then start K bytes before it.
   std::optional<std::uint64_t> suffix;
-  /// False for HEAD: only the status, no reader slot.
-  bool open_reader = true;
   /// Longest wait for a reader slot (then `errc::timeout`).
   caf::timespan queue_timeout = std::chrono::seconds{10};
 };
@@ -68,7 +70,7 @@ public:
   download_handle() = default;
 
   /// Spawns the actor.
-  static download_handle start(caf::actor_system& sys, download_request req,
+  static download_handle start(caf::actor_system& sys, download_actor_request req,
                                std::shared_ptr<download_sink> sink);
 
   /// Asks for up to `max` more bytes.

@@ -1,4 +1,6 @@
 // streamerd: serves live asyncstream streams over HTTP. See docs/streamerd.md.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -12,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/error.hpp"
 #include "byte_range.hpp"
 #include "config.hpp"
@@ -89,6 +92,27 @@ std::string parse_spec(const std::string& text, source_spec::kind what,
   return {};
 }
 
+/// Raises the soft descriptor limit to the hard one (as nginx's
+/// worker_rlimit_nofile would) and says when the limits cannot all be met.
+void raise_descriptor_limit(const config& cfg) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  // A connection takes one descriptor, a file-backed stream one more.
+  auto need = cfg.limits.max_connections
+              + (cfg.storage == "file" ? cfg.limits.max_streams : 0) + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need)
+    spdlog::warn("the descriptor limit ({}) is below what --max-connections "
+                 "and --max-streams may take ({}): past it, new connections "
+                 "wait and new streams get a 503",
+                 lim.rlim_cur, need);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +169,40 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", cfg.drain_timeout_s,
                  "seconds open responses may run on after SIGTERM/SIGINT")
     ->capture_default_str();
+  auto& lim = cfg.limits;
+  app.add_option("--header-timeout", lim.header_timeout_s,
+                 "seconds a client has to send a request's headers")
+    ->capture_default_str()
+    ->group("Limits");
+  app.add_option("--keepalive-timeout", lim.keepalive_timeout_s,
+                 "seconds a keep-alive connection may stay idle between "
+                 "requests")
+    ->capture_default_str()
+    ->group("Limits");
+  app.add_option("--send-timeout", lim.send_timeout_s,
+                 "seconds a consumer may accept no bytes before it is "
+                 "dropped (its reader slot freed)")
+    ->capture_default_str()
+    ->group("Limits");
+  app.add_option("--body-timeout", lim.body_timeout_s,
+                 "seconds an upload may send no body bytes before it fails")
+    ->capture_default_str()
+    ->group("Limits");
+  app.add_option("--max-connections", lim.max_connections,
+                 "connections open at once; the next one gets a 503")
+    ->capture_default_str()
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+    ->group("Limits");
+  app.add_option("--max-streams", lim.max_streams,
+                 "streams listed at once; uploads over it get a 503")
+    ->capture_default_str()
+    ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+    ->group("Limits");
+  std::string pool_cache;
+  app.add_option("--pool-cache", pool_cache,
+                 "free chunk memory kept for reuse (K, M, G suffixes); the "
+                 "rest goes back to the kernel [64M]")
+    ->group("Limits");
   app.add_option("--threads", cfg.threads,
                  "network threads (default: one per core)")
     ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -178,6 +236,12 @@ int main(int argc, char** argv) {
     std::cerr << "streamerd: " << err << "\n";
     return 2;
   }
+  if (!pool_cache.empty()
+      && !parse_size(pool_cache, cfg.limits.pool_cache_bytes)) {
+    std::cerr << "streamerd: --pool-cache " << pool_cache
+              << ": expected a size like 64M\n";
+    return 2;
+  }
   if (!retention.empty()) {
     std::uint64_t n = 0;
     if (!parse_size(retention, n)) {
@@ -193,6 +257,10 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   // A client that goes away mid-write must not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit(cfg);
+  // Chunks of deleted streams go back to the kernel past this bound.
+  asyncstream::chunk_pool::set_shared_max_cached(
+    static_cast<std::size_t>(cfg.limits.pool_cache_bytes));
   caf::actor_system_config caf_cfg;
   asyncstream::configure(caf_cfg);
   {

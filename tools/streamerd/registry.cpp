@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <sstream>
 
@@ -29,11 +30,24 @@ stream_entry::consumers() const {
 }
 
 bool registry::add(entry_ptr e) {
+  return add(std::move(e), std::numeric_limits<std::size_t>::max())
+         == add_result::added;
+}
+
+std::size_t registry::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return entries_.size();
+}
+
+registry::add_result registry::add(entry_ptr e, std::size_t max) {
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (!entries_.emplace(e->name, e).second)
-      return false;
+    if (entries_.count(e->name) != 0)
+      return add_result::exists;
+    if (entries_.size() >= max)
+      return add_result::full;
+    entries_.emplace(e->name, e);
     auto [first, last] = waiters_.equal_range(e->name);
     for (auto i = first; i != last; ++i)
       ready.push_back(std::move(i->second.second));
@@ -41,7 +55,7 @@ bool registry::add(entry_ptr e) {
   }
   for (auto& f : ready)
     f();
-  return true;
+  return add_result::added;
 }
 
 registry::entry_ptr registry::find(const std::string& name) const {
@@ -109,14 +123,11 @@ std::vector<stream_report> registry::snapshot() const {
     stream_report r;
     r.name = e->name;
     r.origin = e->origin;
-    if (auto st = e->stream.status()) {
-      r.status = std::move(*st);
-      r.status_ok = true;
-    }
+    r.stats = e->stream.stats();
     auto [n, slowest] = e->consumers();
     r.readers = n;
-    if (slowest && r.status.size > *slowest)
-      r.lag = r.status.size - *slowest;
+    if (slowest && r.stats.size > *slowest)
+      r.lag = r.stats.size - *slowest;
     r.bytes_out = e->bytes_out.load();
     r.age_seconds = std::chrono::duration<double>(now - e->created).count();
     out.push_back(std::move(r));
@@ -150,114 +161,10 @@ registry::totals(const std::vector<stream_report>& now) const {
     out = retired_out_;
   }
   for (auto& r : now) {
-    in += r.status.size;
+    in += r.stats.size;
     out += r.bytes_out;
   }
   return {in, out};
-}
-
-namespace {
-
-/// Escapes a label value or a JSON string (names are safe tokens already;
-/// origins and errors may hold anything).
-std::string escape(const std::string& x) {
-  std::string out;
-  for (auto c : x) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-const char* state_of(const stream_report& r) {
-  if (!r.status.final)
-    return "live";
-  return r.status.error ? "failed" : "ended";
-}
-
-} // namespace
-
-std::string render_metrics(const registry& reg,
-                           const std::vector<stream_report>& reports) {
-  std::ostringstream out;
-  auto [in, sent] = reg.totals(reports);
-  std::uint64_t parked = 0;
-  for (auto& r : reports)
-    parked += r.status.parked;
-  out << "# HELP streamerd_streams Streams listed.\n"
-         "# TYPE streamerd_streams gauge\n"
-      << "streamerd_streams " << reports.size() << "\n"
-      << "# HELP streamerd_bytes_in_total Bytes received by all streams.\n"
-         "# TYPE streamerd_bytes_in_total counter\n"
-      << "streamerd_bytes_in_total " << in << "\n"
-      << "# HELP streamerd_bytes_out_total Body bytes sent to consumers.\n"
-         "# TYPE streamerd_bytes_out_total counter\n"
-      << "streamerd_bytes_out_total " << sent << "\n"
-      << "# HELP streamerd_readers Consumer responses open.\n"
-         "# TYPE streamerd_readers gauge\n"
-      << "streamerd_readers " << reg.open_readers.load() << "\n"
-      << "# HELP streamerd_parked_requests Read requests waiting for bytes.\n"
-         "# TYPE streamerd_parked_requests gauge\n"
-      << "streamerd_parked_requests " << parked << "\n"
-      << "# HELP streamerd_requests_total Answered requests by status code.\n"
-         "# TYPE streamerd_requests_total counter\n";
-  for (auto& [code, n] : reg.request_counts())
-    out << "streamerd_requests_total{code=\"" << code << "\"} " << n << "\n";
-  out << "# HELP streamerd_stream_bytes Bytes in the stream so far.\n"
-         "# TYPE streamerd_stream_bytes gauge\n";
-  for (auto& r : reports)
-    out << "streamerd_stream_bytes{stream=\"" << escape(r.name) << "\"} "
-        << r.status.size << "\n";
-  out << "# HELP streamerd_stream_readers Open consumer responses.\n"
-         "# TYPE streamerd_stream_readers gauge\n";
-  for (auto& r : reports)
-    out << "streamerd_stream_readers{stream=\"" << escape(r.name) << "\"} "
-        << r.readers << "\n";
-  out << "# HELP streamerd_stream_lag_bytes Stream size minus the offset of "
-         "its slowest consumer.\n"
-         "# TYPE streamerd_stream_lag_bytes gauge\n";
-  for (auto& r : reports)
-    out << "streamerd_stream_lag_bytes{stream=\"" << escape(r.name) << "\"} "
-        << r.lag << "\n";
-  return out.str();
-}
-
-std::string render_status_json(const registry& reg,
-                               const std::vector<stream_report>& reports) {
-  std::ostringstream out;
-  auto [in, sent] = reg.totals(reports);
-  out << "{\"bytes_in_total\":" << in << ",\"bytes_out_total\":" << sent
-      << ",\"readers\":" << reg.open_readers.load() << ",\"streams\":[";
-  bool first = true;
-  for (auto& r : reports) {
-    if (!first)
-      out << ",";
-    first = false;
-    out << "{\"name\":\"" << escape(r.name) << "\",\"origin\":\""
-        << escape(r.origin) << "\",\"state\":\"" << state_of(r)
-        << "\",\"bytes\":" << r.status.size << ",\"readers\":" << r.readers
-        << ",\"lag_bytes\":" << r.lag << ",\"bytes_out\":" << r.bytes_out
-        << ",\"parked\":" << r.status.parked << ",\"age_seconds\":"
-        << static_cast<std::uint64_t>(r.age_seconds);
-    if (r.status.declared_length)
-      out << ",\"length\":" << *r.status.declared_length;
-    if (r.status.error)
-      out << ",\"error\":\"" << escape(asyncstream::render(r.status.error))
-          << "\"";
-    out << "}";
-  }
-  out << "]}";
-  return out.str();
 }
 
 } // namespace streamerd

@@ -54,8 +54,7 @@ private:
 struct stream_report {
   std::string name;
   std::string origin;
-  asyncstream::stream_status status;
-  bool status_ok = false;
+  asyncstream::stream_stats stats;
   std::size_t readers = 0;
   std::uint64_t lag = 0;
   std::uint64_t bytes_out = 0;
@@ -67,8 +66,18 @@ class registry {
 public:
   using entry_ptr = std::shared_ptr<stream_entry>;
 
+  /// What `add` did.
+  enum class add_result { added, exists, full };
+
   /// Adds `e` under its name; false if the name is taken.
   bool add(entry_ptr e);
+
+  /// Adds `e` under its name unless the name is taken or `max` streams are
+  /// listed already.
+  add_result add(entry_ptr e, std::size_t max);
+
+  /// Returns how many streams are listed.
+  std::size_t size() const;
 
   /// Returns the entry of `name`, or null.
   entry_ptr find(const std::string& name) const;
@@ -89,8 +98,8 @@ public:
   /// Drops a callback registered with `await` (a no-op if it ran).
   void cancel_await(std::uint64_t token);
 
-  /// Asks every stream for its status (a short blocking call each: never
-  /// from a CAF scheduler thread).
+  /// Reads every stream's published counters (`stream::stats()`: no
+  /// message, no wait).
   std::vector<stream_report> snapshot() const;
 
   /// Counts one answered request with status `code`.
@@ -120,13 +129,5 @@ private:
   std::uint64_t retired_in_ = 0;
   std::uint64_t retired_out_ = 0;
 };
-
-/// Renders the Prometheus text exposition of `reports` and the counters.
-std::string render_metrics(const registry& reg,
-                           const std::vector<stream_report>& reports);
-
-/// Renders the status page's JSON.
-std::string render_status_json(const registry& reg,
-                               const std::vector<stream_report>& reports);
 
 } // namespace streamerd

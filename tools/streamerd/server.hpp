@@ -1,15 +1,18 @@
-// server: streamerd's HTTP side (Boost.Beast on Asio).
+// server: streamerd's network side: the listening socket, the network
+// threads, signals and the drain. Each accepted connection is a
+// `connection` (connection.hpp); everything about requests lives there.
 //
 // Contract:
 // - `listen` binds the configured address; `run` serves on `threads`
 //   network threads until SIGTERM/SIGINT and the drain that follows are over.
-//   No network thread blocks on the stream's actors, except for the short
-//   status queries of /metrics, /status.json and DELETE.
-// - Reads of stream bytes go through one download actor per response (see
-//   download_actor.hpp); their slices are written with scatter-gather writes
-//   and never copied.
-// - Uploads read the request body straight into pooled chunks and hand them
-//   to the stream's writer without another copy.
+//   No network thread ever waits for an actor.
+// - At most `limits.max_connections` connections are open; the next one gets
+//   a 503 and is closed. When accept(2) fails for lack of descriptors or
+//   memory the acceptor backs off (10 ms doubling to 1 s) instead of
+//   retrying at once, and logs at most once per 10 s.
+// - Destroy the server only after the actor system has no actors left: a
+//   download actor may still post to a connection's strand, which needs the
+//   server's io_context.
 #pragma once
 
 #include <memory>
@@ -36,10 +39,8 @@ public:
   /// Serves until a signal asks to stop and the drain is over.
   void run();
 
-  /// Stops every response still open and lets go of the network side's
-  /// hold on the streams (after `run`). Destroy the server only after the
-  /// actor system has no actors left: a download actor may hold the last
-  /// reference to a connection, which needs the server's io_context.
+  /// Ends every connection still open (after `run`) and runs their
+  /// handlers until they are gone, for at most a few seconds.
   void shutdown();
 
   struct state;

@@ -79,6 +79,9 @@ make_stream(caf::actor_system& sys, const config& cfg,
             asyncstream::source src) {
   asyncstream::stream_options opts;
   opts.max_readers = cfg.max_readers;
+  // Thousands of streams share CAF's scheduler threads: no thread of its
+  // own per stream (docs/benchmarks.md measures the wake-up cost).
+  opts.transfer_thread = false;
   if (cfg.retention) {
     opts.retention = cfg.retention;
     opts.policy = asyncstream::retention_policy::untethered;
