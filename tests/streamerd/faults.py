@@ -226,6 +226,11 @@ class Conn:
             if not self.fill():
                 return None
 
+    def await_data(self):
+        """Blocks (up to the timeout) until some bytes past what was read are
+        buffered; False at EOF. Consumes nothing."""
+        return bool(self.buf) or self.fill()
+
     def read_some(self, n=65536):
         """What is buffered, or one recv; b"" at EOF."""
         if not self.buf:
@@ -722,13 +727,21 @@ class Context:
 
 
 def gauges(d):
+    fds = d.fds()  # before our /metrics connection adds one
     m = d.metrics()
     return {
-        "fds": d.fds(),
+        "fds": fds,
         "readers": m.get("streamerd_readers"),
         "connections": m.get("streamerd_connections"),
         "streams": m.get("streamerd_streams"),
     }
+
+
+def baseline(d):
+    """gauges() once the daemon's descriptor count has settled (a stream
+    deleted just before may still be closing its file)."""
+    settle(d, 5 * d.slow, quiet=0.5)
+    return gauges(d)
 
 
 def fmt_gauges(g, keys=("fds", "readers", "connections", "streams")):
@@ -1045,7 +1058,7 @@ def phase_abandon(ctx):
     q.feed(b"q" * 1024)
     healthy(ctx, A, "before")
     healthy(ctx, B, "before")
-    base_a, base_b = gauges(A), gauges(B)
+    base_a, base_b = baseline(A), baseline(B)
     ctx.log(f"baseline A {fmt_gauges(base_a)}; B {fmt_gauges(base_b)}")
     rotator = SlotRotator(B.port, "/streams/q?wait=10", 3, b"q" * 1024,
                           ctx.rng("abandon", "rotator"), 0.1, t, ctx.stop)
@@ -1185,7 +1198,7 @@ def phase_fdlimit(ctx):
     rng = ctx.rng("fdlimit")
     t = 5 * ctx.slow
     healthy(ctx, d, "before")
-    base = gauges(d)
+    base = baseline(d)
     log0 = d.log_bytes()
     uploads, idle = [], []
     try:
@@ -1288,7 +1301,7 @@ def phase_slowheaders(ctx):
     if status != 201:
         raise Fail(f"setup: PUT /streams/small: {status}")
     healthy(ctx, d, "before")
-    base = gauges(d)
+    base = baseline(d)
     m0 = d.metrics()
     n = ctx.n(300)
     head = b"GET /streams/small HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -1424,7 +1437,7 @@ def phase_idle(ctx):
                             "--header-timeout", str(ht), "--keepalive-timeout", str(kt)])
     rng = ctx.rng("idle")
     healthy(ctx, d, "before")
-    base = gauges(d)
+    base = baseline(d)
     m0 = d.metrics()
     sel = selectors.DefaultSelector()
     conns = []
@@ -1561,7 +1574,7 @@ def phase_noread(ctx):
     if status != 201:
         raise Fail(f"setup: PUT /streams/big: {status}")
     healthy(ctx, d, "before")
-    base = gauges(d)
+    base = baseline(d)
     m0 = d.metrics()
     log0 = d.log_bytes()
     stuck = []
@@ -1581,11 +1594,12 @@ def phase_noread(ctx):
                 c = Conn(d.port, timeout=30 * ctx.slow)
                 c.request("GET", "/streams/big", close=True)
                 resp = c.read_head()
-                first = c.read_some()
+                c.await_data()
                 queued["first"] = now() - t
-                rest, state = c.read_body(resp)
+                body, state = c.read_body(resp)
                 c.close()
-                queued.update(status=resp.status, state=state, ok=(first + rest) == big)
+                queued.update(status=resp.status, state=state, ok=body == big,
+                              bytes=len(body))
             except (OSError, Closed, ProtocolError) as e:
                 queued["error"] = repr(e)
 
@@ -1598,7 +1612,9 @@ def phase_noread(ctx):
         if th.is_alive() or "error" in queued:
             raise Fail(f"the consumer queued behind the stuck ones: {queued.get('error', 'no end')}")
         if queued["status"] != 200 or not queued["ok"] or queued["state"] != "complete":
-            raise Fail(f"the consumer queued behind the stuck ones: {queued}")
+            raise Fail(f"the consumer queued behind the stuck ones: {queued['status']}, "
+                       f"{queued['state']}, {queued['bytes']} of {len(big)} bytes, "
+                       f"{'the' if queued['ok'] else 'not the'} uploaded bytes")
         # the daemon closed the stuck ones: its gauges are back while we still hold them
         after = await_baseline(d, base, ("fds", "readers", "connections"), 10,
                                what="with the stuck consumers dropped (still open on our side)")
@@ -1610,13 +1626,13 @@ def phase_noread(ctx):
     try:
         c.request("GET", "/streams/big", close=True)
         resp = c.read_head()
-        first = c.read_some()
+        c.await_data()
         ttfb = now() - t
-        rest, state = c.read_body(resp)
+        body, state = c.read_body(resp)
     finally:
         c.close()
-    if resp.status != 200 or first + rest != big or state != "complete":
-        raise Fail(f"a new consumer after the drop: {resp.status}, {len(first) + len(rest)} bytes, {state}")
+    if resp.status != 200 or body != big or state != "complete":
+        raise Fail(f"a new consumer after the drop: {resp.status}, {len(body)} bytes, {state}")
     if ttfb > 1.0 * ctx.slow:
         raise Fail(f"a new consumer after the drop waited {ttfb:.2f} s for its first bytes")
     with open(d.errpath, "rb") as f:
@@ -1748,7 +1764,7 @@ def _tinystreams(ctx, storage, n):
     err = run_parallel(warm, d.port, 20, 4, t)
     if err:
         raise Fail(err)
-    base = gauges(d)
+    base = baseline(d)
     rss0, thr0 = d.rss_kib(), d.threads()
     rounds = []
     for r in range(2):
@@ -1781,8 +1797,9 @@ def _tinystreams(ctx, storage, n):
             if resp.status != 200 or body != bytes([values[i]]) or state != "complete":
                 raise Fail(f"GET /streams/t{i}: {resp.status} {body[:10]!r} {state}")
         grew = (rss1 - rss0) / 1024
-        if grew > 100:
-            raise Fail(f"RSS grew {grew:.1f} MiB for {n} one-byte streams (bound 100 MiB): {peak}")
+        if grew > 100 * ctx.tscale:
+            raise Fail(f"RSS grew {grew:.1f} MiB for {n} one-byte streams (bound "
+                       f"{100 * ctx.tscale} MiB): {peak}")
         if thr1 > thr0 + 2:
             raise Fail(f"threads grew with the streams: {peak}")
 
@@ -1795,12 +1812,16 @@ def _tinystreams(ctx, storage, n):
             raise Fail(f"round {r + 1}: {err}")
         after = await_baseline(d, base, ("fds", "readers", "connections", "streams"), 10,
                                what=f"round {r + 1}, after deleting the streams")
-        if r == 0:
+        if ctx.tscale > 1:
+            # ASan's quarantine holds freed memory (256 MiB by default): RSS
+            # does not come back; LeakSanitizer checks for leaks at exit
+            bound = float("inf")
+        elif r == 0:
             # near the baseline: at most 16 MiB (or half the growth) above it
-            bound = rss0 + max(16 * 1024, (rss1 - rss0) // 2) * (2 if ctx.tscale > 1 else 1)
+            bound = rss0 + max(16 * 1024, (rss1 - rss0) // 2)
         else:
             # the second round must not keep more than the first
-            bound = rounds[0][2] + max(4 * 1024, (rss1 - rss0) // 10) * (2 if ctx.tscale > 1 else 1)
+            bound = rounds[0][2] + max(4 * 1024, (rss1 - rss0) // 10)
         deadline = now() + 5 * ctx.slow
         rss2 = d.rss_kib()
         while rss2 > bound and now() < deadline:
@@ -1834,7 +1855,7 @@ def phase_ordinary(ctx):
     status, _ = put(d.port, "e", ended)
     if status != 201:
         raise Fail(f"setup: PUT /streams/e: {status}")
-    base = gauges(d)
+    base = baseline(d)
 
     def sub(name):
         def wrap(fn):
