@@ -450,7 +450,7 @@ def _child_setup(nofile):
     """preexec_fn: the descriptor limit, and death with the parent (so a
     killed test run leaves no daemon behind)."""
     def setup():
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         if isinstance(nofile, tuple):
             resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         elif nofile:
@@ -468,13 +468,14 @@ SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error:
 class Daemon:
     """One streamerd on a random loopback port, its stderr in a file."""
 
-    def __init__(self, binary, args, workdir, label, nofile=DAEMON_NOFILE, slow=1.0):
+    def __init__(self, binary, args, workdir, label, nofile=DAEMON_NOFILE, slow=1.0, env=None):
         self.binary = binary
         self.args = list(args)
         self.workdir = workdir
         self.label = label
         self.nofile = nofile
         self.slow = slow
+        self.env = env
         self.proc = None
         self.port = None
         self.errpath = None
@@ -489,7 +490,7 @@ class Daemon:
             cmd = [self.binary, "--listen", f"{HOST}:{self.port}"] + self.args
             with open(self.errpath, "wb") as err, open(outpath, "wb") as out:
                 self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                             stderr=err, close_fds=True,
+                                             stderr=err, close_fds=True, env=self.env,
                                              preexec_fn=_child_setup(self.nofile))
             deadline = now() + 15 * self.slow
             while now() < deadline and self.proc.poll() is None:
@@ -665,6 +666,7 @@ class Context:
         self.kinds = kinds  # abandon: the client kinds to draw from (default all)
         # the daemons' timeouts (--header-timeout 2 ...) are multiplied by it
         self.tscale = 2 if slow > 1 else 1
+        self.sanitized = slow > 1
         self.seed = seed
         self.scale = scale
         self.slow = slow
@@ -686,7 +688,7 @@ class Context:
         if self.verbose:
             print(f"#   [{self.phase}] {msg}", flush=True)
 
-    def daemon(self, label, args, optional=(), nofile=DAEMON_NOFILE):
+    def daemon(self, label, args, optional=(), nofile=DAEMON_NOFILE, env=None):
         """Starts a daemon; every --option in `args` must be in its --help
         (else the phase fails: "daemon refused option X"); the (option,
         value) pairs of `optional` are passed only if it knows them."""
@@ -704,7 +706,7 @@ class Context:
             else:
                 self.skipped.append(opt)
         d = Daemon(self.binary, full, self.workdir, f"{self.phase}-{label}",
-                   nofile=nofile, slow=self.slow)
+                   nofile=nofile, slow=self.slow, env=env)
         self.daemons.append(d)
         self.log(f"starting {label}: {' '.join(shlex.quote(a) for a in full)}")
         return d.start()
@@ -785,7 +787,7 @@ def healthy(ctx, d, tag):
     try:
         status, body = put(d.port, name, data, timeout=10 * ctx.slow)
         if status != 201:
-            raise Fail(f"health check ({tag}): PUT /streams/{name} answered {status}")
+            raise Fail(f"health check ({tag}): PUT /streams/{name} answered {status} {body[:80]!r}")
         resp, got, state = http(d.port, "GET", f"/streams/{name}", timeout=10 * ctx.slow)
         if resp.status != 200 or got != data or state != "complete":
             raise Fail(f"health check ({tag}): GET /streams/{name}: {resp.status}, "
@@ -1192,9 +1194,41 @@ def probe(port, method, path, body=None, timeout=3.0):
         c.close()
 
 
+def ubsan_env_without_vptr(workdir):
+    """The environment with UBSAN_OPTIONS' suppressions plus `vptr:*`.
+
+    At the descriptor limit UBSan's vptr check misfires: to see whether an
+    object's memory is readable it writes it into a pipe it creates
+    (IsAccessibleMemoryRange in sanitizer_common), and with no descriptor
+    left for that pipe every dynamic-type check reports "object has invalid
+    vptr" ("<memory cannot be printed>"), e.g. for Boost's error_category or
+    CAF's tuple_vals_impl. The fdlimit daemon of a sanitized build therefore
+    runs without vptr reports; every other check stays on."""
+    env = dict(os.environ)
+    opts = env.get("UBSAN_OPTIONS", "")
+    lines = ["vptr:*"]
+    kept = []
+    for opt in filter(None, opts.split(":")):
+        key, _, value = opt.partition("=")
+        if key == "suppressions":
+            try:
+                with open(value) as f:
+                    lines.append(f.read())
+            except OSError:
+                pass
+        else:
+            kept.append(opt)
+    path = os.path.join(workdir, "ubsan-fdlimit.supp")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    env["UBSAN_OPTIONS"] = ":".join(kept + [f"suppressions={path}"])
+    return env
+
+
 def phase_fdlimit(ctx):
     limit = 96
-    d = ctx.daemon("limited", ["--no-demo"], nofile=(limit, limit))
+    env = ubsan_env_without_vptr(ctx.workdir) if ctx.sanitized else None
+    d = ctx.daemon("limited", ["--no-demo"], nofile=(limit, limit), env=env)
     rng = ctx.rng("fdlimit")
     t = 5 * ctx.slow
     healthy(ctx, d, "before")
@@ -1904,7 +1938,8 @@ def phase_ordinary(ctx):
                f"HTTP/1.0 GET of a live stream: {r10.status} {r10.version}, Transfer-Encoding "
                f"{r10.get('transfer-encoding')!r}, Content-Length {r10.get('content-length')!r} "
                "(expected a body delimited by the close)")
-        expect(b10 == d1 + d2, f"HTTP/1.0 live body: {len(b10)} of {len(d1 + d2)} bytes")
+        expect(b10 == d1 + d2 and s10 == "complete",
+               f"HTTP/1.0 live body: {len(b10)} of {len(d1 + d2)} bytes, {s10}")
         expect(rh.normalized() == r11.normalized(),
                f"HEAD of a live stream: {rh.normalized()} != GET's {r11.normalized()}")
 

@@ -39,7 +39,6 @@ import re
 import selectors
 import shlex
 import shutil
-import socket
 import sys
 import tempfile
 import threading
