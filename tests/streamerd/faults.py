@@ -2107,9 +2107,11 @@ def run_phase(ctx, name):
         why = f"{type(e).__name__}: {e}"
         if ctx.verbose:
             traceback.print_exc()
-        for d in ctx.daemons:
+        for d in ctx.daemons:  # a client error because the daemon died: say that first
             if not d.alive():
-                why += f" (daemon {d.label} {d.describe_exit()})"
+                why = (f"daemon {d.label} died: {d.describe_exit()}; "
+                       f"{d.sanitizer_report() or 'log: ' + d.log_tail(2)} (a client saw: {why})")
+                break
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
