@@ -889,6 +889,10 @@ def _abandon_client(ctx, i, env):
             for off in range(0, stop_at, 32768):
                 up.feed(data[off:min(stop_at, off + 32768)])
             cut(c, rng)
+            if rng.random() < 0.5:  # at once, racing the daemon's own end of the upload
+                resp, _, _ = http(A.port, "DELETE", f"/streams/{name}", timeout=t)
+                if resp.status not in (204, 404):
+                    return kind, f"DELETE /streams/{name} right after the cut: {resp.status}"
         elif kind == "roundtrip":
             name = f"ok-{ctx.seed}-{i}"
             data = rng.randbytes(rng.randrange(0, 200000))
@@ -1045,8 +1049,11 @@ class SlotRotator:
 def phase_abandon(ctx):
     n = ctx.n(2000)
     rng = ctx.rng("abandon")
+    # the streams of cut uploads are deleted right after the cut, and again at
+    # the end (the daemon may register one after that first DELETE): room for
+    # all of them all the same
     A = ctx.daemon("main", ["--max-readers", "200", "--queue-timeout", "10",
-                            "--max-wait", "30"])
+                            "--max-wait", "30"], optional=[("--max-streams", str(n + 1000))])
     B = ctx.daemon("capped", ["--no-demo", "--max-readers", "3", "--queue-timeout", "1"])
     t = 10 * ctx.slow
     complete = rng.randbytes(1 << 20)
