@@ -1334,8 +1334,11 @@ def phase_fdlimit(ctx):
 
 def phase_slowheaders(ctx):
     ht = 2 * ctx.tscale
+    n = ctx.n(300)
     d = ctx.daemon("main", ["--no-demo", "--header-timeout", str(ht),
-                            "--keepalive-timeout", str(ht + 1)])
+                            "--keepalive-timeout", str(ht + 1),
+                            "--max-connections", str(n + 100)],
+                   nofile=max(DAEMON_NOFILE, n + 1024))
     rng = ctx.rng("slowheaders")
     small = rng.randbytes(4096)
     status, _ = put(d.port, "small", small)
@@ -1344,7 +1347,6 @@ def phase_slowheaders(ctx):
     healthy(ctx, d, "before")
     base = baseline(d)
     m0 = d.metrics()
-    n = ctx.n(300)
     head = b"GET /streams/small HTTP/1.1\r\nHost: x\r\nX-Slow: "
     lat, probe_errors = [], []
     stop_probe = threading.Event()
@@ -1475,7 +1477,8 @@ def phase_idle(ctx):
     cap = max(10, n // 2)
     ht, kt = 2 * ctx.tscale, 3 * ctx.tscale
     d = ctx.daemon("main", ["--no-demo", "--max-connections", str(cap),
-                            "--header-timeout", str(ht), "--keepalive-timeout", str(kt)])
+                            "--header-timeout", str(ht), "--keepalive-timeout", str(kt)],
+                   nofile=max(DAEMON_NOFILE, cap + 1024))
     rng = ctx.rng("idle")
     healthy(ctx, d, "before")
     base = baseline(d)
@@ -1597,7 +1600,9 @@ SEND_DROP_LOG = re.compile(r"(send|write|sending|writing)[^\n]{0,60}(timeout|tim
 
 
 def phase_noread(ctx):
-    n = ctx.n(100)
+    # at most 300: each stuck consumer holds a full socket send buffer (MiBs)
+    # in the kernel
+    n = min(300, ctx.n(100))
     st = 2 * ctx.tscale
     d = ctx.daemon("main", ["--no-demo", "--max-readers", str(n), "--send-timeout", str(st),
                             "--queue-timeout", "30"])
@@ -1791,7 +1796,8 @@ def _tinystreams(ctx, storage, n):
     memory near the baseline: the allocator may keep freed pages), the
     second that nothing grows per round (a leak would)."""
     d = ctx.daemon(storage, ["--no-demo", "--storage", storage],
-                   optional=[("--max-streams", str(n + 100))])
+                   optional=[("--max-streams", str(n + 100))],
+                   nofile=max(DAEMON_NOFILE, n + 1024))  # file storage: one per stream
     skipped = ctx.skipped
     rng = ctx.rng("tinystreams", storage)
     t = 10 * ctx.slow
@@ -2186,7 +2192,8 @@ def main(argv=None):
 
     # our own clients need many descriptors (1000 idle connections at once)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
+    need = max(16384, int(1200 * scale) + 1024)  # idle opens 1000 x scale at once
+    want = need if hard == resource.RLIM_INFINITY else min(need, hard)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     if want < 2048:
