@@ -84,6 +84,7 @@ void connection::next_request() {
   if (closed_)
     return;
   state_ = state::reading;
+  want_watch_ = false;
   parser_.reset();
   header_started_ = false;
   if (ctx_->draining.load(std::memory_order_relaxed)) {
@@ -115,7 +116,10 @@ void connection::read_header() {
   auto room = input_.size() <= limit ? limit + 1 - input_.size() : 1;
   auto want = std::min(room, header_read_size);
   reading_ = true;
+  // A watch still pending from the last response reports on bytes this
+  // read takes: its answer is stale.
   peer_sent_more_ = false;
+  ++watch_epoch_;
   io_->async_read_some(input_.prepare(want),
                        [self = shared_from_this()](error_code ec,
                                                    std::size_t n) {
@@ -305,14 +309,22 @@ void connection::read_some(net::mutable_buffer buf,
 }
 
 void connection::watch_peer() {
+  want_watch_ = true;
   if (watching_ || peer_sent_more_ || closed_)
     return;
   watching_ = true;
-  io_->async_watch_peer([self = shared_from_this()](error_code ec,
-                                                    bool gone) {
+  io_->async_watch_peer([self = shared_from_this(),
+                         epoch = watch_epoch_](error_code ec, bool gone) {
     self->watching_ = false;
     if (self->closed_)
       return;
+    if (epoch != self->watch_epoch_) {
+      // Stale (it began before the last request was read): watch anew if
+      // the current exchange asked for it meanwhile.
+      if (self->want_watch_ && self->state_ == state::exchanging)
+        self->watch_peer();
+      return;
+    }
     if (!gone && !ec) {
       // Bytes of a pipelined request: they stay unread until the response
       // is over. The send timeout still bounds a client that left.

@@ -174,6 +174,8 @@ private:
   bool reading_ = false;
   bool watching_ = false;
   bool peer_sent_more_ = false;
+  std::uint64_t watch_epoch_ = 0;
+  bool want_watch_ = false;
   boost::beast::flat_buffer input_;
   std::optional<header_parser> parser_;
   std::shared_ptr<exchange> current_;

@@ -40,10 +40,10 @@ void finish_open(download_ptr self, download_actor_request req,
   self->request(req.stream.transfer(), caf::infinite,
                 asyncstream::status_atom::value)
     .then(
-      [self, sink, offset](stream_status& st) {
+      [sink, offset](stream_status& st) {
         report_ready(sink, caf::error{}, std::move(st), offset);
       },
-      [self, sink](caf::error& err) {
+      [sink](caf::error& err) {
         report_ready(sink, std::move(err), {}, 0);
       });
 }
