@@ -50,7 +50,10 @@ struct stream_options {
   /// Largest single read from a pulled source (one `read(2)`).
   std::size_t block_size = 64 * 1024;
 
-  /// Capacity of one storage chunk; reads fill a chunk's tail until full.
+  /// Capacity of the largest storage chunk; reads fill a chunk's tail until
+  /// full. A producer's chunks grow: 16 KiB first (4 KiB steps x 4^k down to
+  /// 4 KiB for a stream declared smaller or a tiny first write), each next
+  /// one 4 times larger, up to this size; so a small stream holds a few KiB.
   std::size_t chunk_size = 1024 * 1024;
 
   /// Fixed capacity: past it, readers get the stored bytes and then a
@@ -84,15 +87,20 @@ struct stream_options {
   /// sleeps on a condition variable and wakes when a message arrives. Set
   /// false to run it on CAF's scheduler (one thread less per stream), at the
   /// cost of the scheduler's idle back-off: CAF 0.17's work-stealing workers
-  /// sleep up to 10 ms when idle, which a reader then waits out (see
-  /// docs/benchmarks.md for the measured wake-up latency of both).
+  /// sleep up to 10 ms when idle, which a reader then waits out. With the
+  /// `sharing` policy, or `stealing` with
+  /// `work-stealing.moderate-poll-attempts = 0`, the scheduler wakes nearly
+  /// as fast (see docs/benchmarks.md for the measured wake-up latency of
+  /// each). A server with many streams should set this false.
   bool transfer_thread = true;
 
   /// File-backed storage; none: the body lives in memory (chunks).
   std::optional<file_storage> file;
 
-  /// Pool for chunk memory; null means the process-wide pool of
-  /// `chunk_size`-byte chunks.
+  /// Pool for chunk memory: every chunk comes from it, at its fixed size.
+  /// Null: the process-wide pools of each growing size
+  /// (`chunk_pool::shared`), whose free memory
+  /// `chunk_pool::set_shared_max_cached` bounds.
   std::shared_ptr<chunk_pool> pool;
 };
 

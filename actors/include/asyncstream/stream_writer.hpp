@@ -6,7 +6,8 @@
 // - `write(data, n)` copies the bytes into the tail of a pooled chunk and
 //   publishes them at once (one `next_slice` to the transfer actor per chunk
 //   touched); `write(slice)` and `write(shared buffer)` hand bytes over
-//   without copying. Readers may be opened at any time, also after close,
+//   without copying. Chunks grow from 4-16 KiB to `chunk_size`
+//   (detail/chunk_sizer.hpp), so a small stream holds a few KiB. Readers may be opened at any time, also after close,
 //   and each sees the whole stream.
 // - Thread-safe: one mutex orders the writes of several threads; the bytes
 //   of one call stay contiguous in the stream.
@@ -23,6 +24,9 @@
 //   the calling thread) before it is published. If the file refuses bytes
 //   (a full disk), that write and every later call fail with `io_error` and
 //   readers see the same error at the first byte that did not reach it.
+// - Out of memory for a chunk, a write returns `resource_exhausted` (it
+//   never throws `std::bad_alloc`); the stream fails with that error after
+//   the bytes published so far, and every later call returns it too.
 #pragma once
 
 #include <cstddef>
