@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -280,10 +281,22 @@ void server::run() {
       st.drain(sig);
   });
   net::post(st.acceptor.get_executor(), [&st] { st.accept(); });
+  // A handler that throws (say, std::bad_alloc) ends that one handler, not
+  // the network thread: log it and run on.
+  auto serve = [&st] {
+    for (;;) {
+      try {
+        st.ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("network thread: a handler failed: {}", e.what());
+      }
+    }
+  };
   std::vector<std::thread> extra;
   for (std::size_t i = 1; i < st.ctx->cfg.threads; ++i)
-    extra.emplace_back([&st] { st.ioc.run(); });
-  st.ioc.run();
+    extra.emplace_back(serve);
+  serve();
   for (auto& t : extra)
     t.join();
 }
