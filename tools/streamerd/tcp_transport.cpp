@@ -1,5 +1,7 @@
 #include "tcp_transport.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -27,6 +29,15 @@ tcp_transport::tcp_transport(socket_type socket)
   error_code ec;
   socket_.set_option(net::ip::tcp::no_delay{true}, ec);
   socket_.non_blocking(true, ec);
+  // A client whose host vanished (no FIN, no RST) while it follows a
+  // stream that stays quiet would hold its reader slot forever: TCP
+  // keep-alive probes find it within about two minutes.
+  socket_.set_option(net::socket_base::keep_alive{true}, ec);
+  int fd = socket_.native_handle();
+  int idle = 60, interval = 10, count = 6;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
 }
 
 tcp_transport::~tcp_transport() {

@@ -2,7 +2,8 @@
 //
 // Contract: owns the socket; see transport.hpp. Sends with writev(2) and
 // sendfile(2); watches the peer with a readiness wait and a MSG_PEEK, so
-// bytes of a pipelined request stay in the socket.
+// bytes of a pipelined request stay in the socket. TCP keep-alive probes
+// (after 60 s idle, every 10 s, 6 of them) find a peer whose host vanished.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
