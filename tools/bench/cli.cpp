@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common.hpp"
+#include "wakeup.hpp"
 
 namespace asyncstream::bench {
 
@@ -102,6 +103,21 @@ Options:
                           page faults in the timed part
   --transfer-on-scheduler run the transfer actor on CAF's scheduler
                           (stream_options::transfer_thread = false)
+  --wakeup-configs LIST   run the kernel's wake-up rows once per named
+                          configuration, side by side with one reference
+                          row (overrides --transfer-on-scheduler and
+                          --scheduler-policy for them), any of
+                          thread,sharing,stealing,stealing-tuned:
+                            thread          transfer actor on its own thread
+                            sharing         on the scheduler, sharing policy
+                            stealing        on the scheduler, stealing policy
+                                            (CAF's defaults)
+                            stealing-tuned  stealing with
+                                            work-stealing.moderate-poll-attempts=0
+  --caf-set KEY=VALUE     one more CAF setting for every row, e.g.
+                          work-stealing.moderate-sleep-duration=10us
+                          (an integer, or a duration in ns/us/ms/s);
+                          repeatable
   --no-fork               run every row in this process (for profilers;
                           peak RSS is then cumulative, see rss_delta)
   --wait-idle S           before each row wait up to S seconds until the
@@ -301,6 +317,26 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (value != "stealing" && value != "sharing")
         return bad("policy");
       opts.scheduler_policy = value;
+    } else if (arg == "--wakeup-configs") {
+      if (!need_value())
+        return parse_status::error;
+      opts.wakeup_configs.clear();
+      for (auto& item : split(value)) {
+        wakeup_variant v;
+        if (!wakeup_variant_by_name(item, "sharing", v))
+          return bad("wake-up configuration");
+        opts.wakeup_configs.push_back(item);
+      }
+    } else if (arg == "--caf-set") {
+      if (!need_value())
+        return parse_status::error;
+      auto eq = value.find('=');
+      std::uint64_t n = 0;
+      std::string unit;
+      if (eq == std::string::npos || eq == 0
+          || !split_setting(value.substr(eq + 1), n, unit))
+        return bad("KEY=VALUE");
+      opts.caf_set.emplace_back(value.substr(0, eq), value.substr(eq + 1));
     } else if (arg == "--wait-idle") {
       if (!need_value())
         return parse_status::error;

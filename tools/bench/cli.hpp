@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace asyncstream::bench {
@@ -50,6 +51,11 @@ struct options {
   /// stream_options::transfer_thread: the transfer actor on its own thread
   /// (the library's default) or on CAF's scheduler.
   bool transfer_thread = true;
+  /// More CAF settings for every row (`--caf-set KEY=VALUE`, repeatable).
+  std::vector<std::pair<std::string, std::string>> caf_set;
+  /// Named wake-up configurations run side by side (`--wakeup-configs`);
+  /// empty: one, from --transfer-on-scheduler and --scheduler-policy.
+  std::vector<std::string> wakeup_configs;
   /// Touch the stream's memory before the clock starts (the chunk pool, or
   /// the reference's chunk arena), as in a process that already ran a
   /// stream: measures the steady state instead of first-touch page faults.

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace asyncstream::bench {
@@ -70,6 +71,24 @@ double own_cpu_seconds();
 /// Number of online CPUs.
 unsigned cpu_count();
 
+/// What the machine did while a row ran: its own CPU time against
+/// everybody's, to tell a quiet run from one that shared the CPUs.
+struct cpu_meter {
+  cpu_times sys0 = read_cpu_times();
+  double own0 = own_cpu_seconds();
+
+  /// Share of all CPUs used by other processes since construction, over
+  /// `wall` seconds, in percent.
+  double foreign_pct(double wall) const {
+    auto sys1 = read_cpu_times();
+    auto own1 = own_cpu_seconds();
+    auto foreign = (sys1.busy - sys0.busy) - (own1 - own0);
+    if (foreign < 0 || wall <= 0)
+      return 0;
+    return 100.0 * foreign / (wall * cpu_count());
+  }
+};
+
 /// Waits until the machine is idle (less than `max_busy` of all CPUs busy
 /// over 300 ms), at most `limit_s` seconds. Returns false if it never was.
 bool wait_until_idle(double max_busy, double limit_s);
@@ -83,6 +102,30 @@ bool parse_size(const std::string& text, std::uint64_t& out);
 
 /// Formats a byte count as "256 MiB" (or plain bytes when not a multiple).
 std::string format_size(std::uint64_t n);
+
+/// CAF settings given as text (`--caf-set KEY=VALUE`): an integer, or a
+/// duration with a unit (ns, us, ms, s). cli.cpp checks the form.
+using caf_settings = std::vector<std::pair<std::string, std::string>>;
+
+/// Splits "123us" into 123 and "us"; false if it is not a number with an
+/// optional unit of ns, us, ms or s.
+inline bool split_setting(const std::string& text, std::uint64_t& n,
+                          std::string& unit) {
+  std::size_t i = 0;
+  n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    if (n > (std::uint64_t{1} << 40))
+      return false;
+    ++i;
+  }
+  if (i == 0)
+    return false;
+  unit = text.substr(i);
+  return unit.empty() || unit == "ns" || unit == "us" || unit == "ms"
+         || unit == "s";
+}
+
 
 // -- records a forked row sends back to the parent (plain bytes) -------------
 
@@ -115,6 +158,8 @@ struct wakeup_record {
   double p99_us = 0;
   double max_us = 0;
   double mean_us = 0;
+  /// Share of all CPUs used by other processes during the row, percent.
+  double foreign_cpu_pct = 0;
   char error[512] = {};
 };
 

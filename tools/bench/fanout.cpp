@@ -16,6 +16,7 @@
 #include "asyncstream/async_reader.hpp"
 #include "asyncstream/blocking_reader.hpp"
 #include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/detail/chunk_sizer.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/source.hpp"
 #include "asyncstream/stream.hpp"
@@ -284,22 +285,6 @@ reader_tally whole(const source_data& src) {
   return {src.bytes.size(), src.checksum};
 }
 
-/// What the machine did while a row ran: its own CPU time against
-/// everybody's, to tell a quiet run from one that shared the CPUs.
-struct cpu_meter {
-  cpu_times sys0 = read_cpu_times();
-  double own0 = own_cpu_seconds();
-
-  double foreign_pct(double wall) const {
-    auto sys1 = read_cpu_times();
-    auto own1 = own_cpu_seconds();
-    auto foreign = (sys1.busy - sys0.busy) - (own1 - own0);
-    if (foreign < 0 || wall <= 0)
-      return 0;
-    return 100.0 * foreign / (wall * cpu_count());
-  }
-};
-
 void finish_record(fanout_record& rec, const cpu_meter& meter,
                    clock::time_point t0, clock::time_point t1) {
   rec.seconds = std::chrono::duration<double>(t1 - t0).count();
@@ -307,23 +292,31 @@ void finish_record(fanout_record& rec, const cpu_meter& meter,
   rec.foreign_cpu_pct = meter.foreign_pct(rec.seconds);
 }
 
-/// Returns how much the process-wide pool of a kernel row has mapped, MiB.
-double pool_mapped_mib(std::size_t chunk_size) {
-  auto bytes = chunk_pool::shared(chunk_size)->stats().mapped_bytes;
+/// Returns how much the process-wide pools of a kernel row have mapped,
+/// MiB (a stream's chunks grow through several sizes, one pool each).
+double pool_mapped_mib(std::size_t) {
+  auto bytes = chunk_pool::shared_stats().mapped_bytes;
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
 }
 
-/// Acquires enough chunks for `bytes` from the process-wide pool the stream
-/// will use, faults their pages in, and gives them back: they stay cached
-/// (resident) in the pool, and the stream's source reader reuses them.
+/// Acquires enough chunks for `bytes` from the process-wide pools the
+/// stream will use (its first, smaller chunks and then `chunk_size` ones),
+/// faults their pages in, and gives them back: they stay cached (resident)
+/// in the pools, and the stream's producer reuses them.
 void warm_pool(std::size_t chunk_size, std::size_t bytes) {
-  auto pool = chunk_pool::shared(chunk_size);
   std::vector<mutable_chunk_ptr> chunks;
-  for (std::size_t n = 0; n < bytes + 2 * pool->chunk_size();
-       n += pool->chunk_size()) {
+  auto touch = [&](const std::shared_ptr<chunk_pool>& pool) {
     chunks.push_back(pool->acquire());
     std::memset(chunks.back()->mutable_data(), 0, pool->chunk_size());
-  }
+  };
+  auto max = chunk_pool::round_chunk_size(chunk_size);
+  for (auto size = detail::chunk_sizer::first_size; size < max;
+       size *= detail::chunk_sizer::growth)
+    touch(chunk_pool::shared(size));
+  auto pool = chunk_pool::shared(max);
+  for (std::size_t n = 0; n < bytes + 2 * pool->chunk_size();
+       n += pool->chunk_size())
+    touch(pool);
 }
 
 fanout_record run_kernel_row(const fanout_config& cfg) {
@@ -333,7 +326,8 @@ fanout_record run_kernel_row(const fanout_config& cfg) {
   std::vector<reader_out> outs(cfg.readers);
   countdown done{cfg.readers}; // outlives the actors that arrive at it
   caf::actor_system_config sys_cfg;
-  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy,
+               cfg.settings);
   caf::actor_system sys{sys_cfg};
   auto opts = make_stream_options(cfg);
   if (cfg.warm_memory)
@@ -432,7 +426,8 @@ fanout_record run_push_row(const fanout_config& cfg) {
   std::vector<reader_out> outs(cfg.readers);
   std::vector<int> losses(cfg.readers, 0);
   caf::actor_system_config sys_cfg;
-  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy,
+               cfg.settings);
   caf::actor_system sys{sys_cfg};
   auto opts = make_stream_options(cfg);
   if (untethered) {

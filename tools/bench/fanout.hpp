@@ -22,6 +22,8 @@ struct fanout_config {
   std::size_t scheduler_threads = 2;
   std::string scheduler_policy = "sharing";
   bool transfer_thread = true;
+  /// More CAF settings (`--caf-set`).
+  caf_settings settings;
   bool warm_memory = false;
   /// Retention window of kind::untethered.
   std::uint64_t window = std::uint64_t{64} << 20;

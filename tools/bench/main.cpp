@@ -318,6 +318,7 @@ fanout_config make_config(const options& opts, kind what, std::size_t readers,
   cfg.scheduler_threads = opts.scheduler_threads;
   cfg.scheduler_policy = opts.scheduler_policy;
   cfg.transfer_thread = opts.transfer_thread;
+  cfg.settings = opts.caf_set;
   cfg.warm_memory = opts.warm_memory;
   cfg.window = opts.window;
   cfg.file_dir = opts.file_dir;
@@ -438,66 +439,153 @@ bool run_large_file(const options& opts) {
   return ok;
 }
 
+/// The median of every figure of `rs`.
+wakeup_record median_of(const std::vector<wakeup_record>& rs) {
+  std::vector<double> p50, p90, p99, mx, mean, foreign;
+  for (auto& r : rs) {
+    p50.push_back(r.p50_us);
+    p90.push_back(r.p90_us);
+    p99.push_back(r.p99_us);
+    mx.push_back(r.max_us);
+    mean.push_back(r.mean_us);
+    foreign.push_back(r.foreign_cpu_pct);
+  }
+  wakeup_record m;
+  m.ok = 1;
+  m.p50_us = median(p50);
+  m.p90_us = median(p90);
+  m.p99_us = median(p99);
+  m.max_us = median(mx);
+  m.mean_us = median(mean);
+  m.foreign_cpu_pct = median(foreign);
+  return m;
+}
+
+/// One wake-up row: an implementation in a configuration.
+struct wakeup_row {
+  std::string config; // "-" for the reference
+  const char* impl;
+  const char* path;
+  wakeup_record (*fn)(const wakeup_config&);
+  wakeup_config cfg;
+  std::vector<wakeup_record> runs;
+};
+
 bool run_wakeups(const options& opts) {
   bool ok = true;
-  wakeup_config cfg;
-  cfg.iterations = opts.wakeup_iterations;
-  cfg.gap_us = opts.wakeup_gap_us;
-  cfg.scheduler_threads = opts.scheduler_threads;
-  cfg.scheduler_policy = opts.scheduler_policy;
-  cfg.transfer_thread = opts.transfer_thread;
-  struct variant {
-    const char* impl;
-    const char* path;
-    wakeup_record (*fn)(const wakeup_config&);
-  };
-  variant variants[] = {
-    {"kernel", kernel_wakeup_path, run_wakeup_kernel},
-    {"writer", writer_wakeup_path, run_wakeup_writer},
-    {"reference", reference_wakeup_path, run_wakeup_reference},
-  };
-  constexpr std::size_t n_variants = std::size(variants);
-  std::vector<std::vector<wakeup_record>> results(n_variants);
+  wakeup_config base;
+  base.iterations = opts.wakeup_iterations;
+  base.gap_us = opts.wakeup_gap_us;
+  base.scheduler_threads = opts.scheduler_threads;
+  base.scheduler_policy = opts.scheduler_policy;
+  base.transfer_thread = opts.transfer_thread;
+  base.settings = opts.caf_set;
+  // The configurations of the kernel's rows: the named ones side by side,
+  // or the one the other options describe.
+  std::vector<wakeup_variant> variants;
+  for (auto& name : opts.wakeup_configs) {
+    wakeup_variant v;
+    wakeup_variant_by_name(name, opts.scheduler_policy, v);
+    variants.push_back(std::move(v));
+  }
+  bool named = !variants.empty();
+  if (!named) {
+    wakeup_variant v;
+    v.name = opts.transfer_thread ? "thread" : opts.scheduler_policy;
+    v.transfer_thread = opts.transfer_thread;
+    v.policy = opts.scheduler_policy;
+    variants.push_back(std::move(v));
+  }
+  std::vector<wakeup_row> rows;
+  for (auto& v : variants) {
+    auto cfg = base;
+    cfg.transfer_thread = v.transfer_thread;
+    cfg.scheduler_policy = v.policy;
+    cfg.settings.insert(cfg.settings.end(), v.settings.begin(),
+                        v.settings.end());
+    rows.push_back({v.name, "kernel", kernel_wakeup_path, run_wakeup_kernel,
+                    cfg, {}});
+    rows.push_back({v.name, "writer", writer_wakeup_path, run_wakeup_writer,
+                    cfg, {}});
+  }
+  rows.push_back({"-", "reference", reference_wakeup_path,
+                  run_wakeup_reference, base, {}});
+  // Run by run, every row once per run: foreign load hits them alike.
   for (int run = 1; run <= opts.runs; ++run) {
-    for (std::size_t v = 0; v < n_variants; ++v) {
+    for (auto& row : rows) {
       auto rec = run_row<wakeup_record>(opts,
-                                        [&] { return variants[v].fn(cfg); });
+                                        [&] { return row.fn(row.cfg); });
       if (!rec.ok) {
-        std::fprintf(stderr, "[bench] FAILED: wake-up %s, run %d: %s\n",
-                     variants[v].impl, run, rec.error);
+        std::fprintf(stderr, "[bench] FAILED: wake-up %s %s, run %d: %s\n",
+                     row.config.c_str(), row.impl, run, rec.error);
         ok = false;
         continue;
       }
       std::fprintf(stderr,
-                   "[bench] wake-up %-9s run %d/%d: p50 %.2f us, p99 %.2f "
-                   "us\n",
-                   variants[v].impl, run, opts.runs, rec.p50_us, rec.p99_us);
-      results[v].push_back(rec);
+                   "[bench] wake-up %-14s %-9s run %d/%d: p50 %.2f us, p99 "
+                   "%.2f us, other CPU %.0f%%\n",
+                   row.config.c_str(), row.impl, run, opts.runs, rec.p50_us,
+                   rec.p99_us, rec.foreign_cpu_pct);
+      row.runs.push_back(rec);
     }
   }
-  if (!opts.json)
-    print_wakeup_header(opts);
-  for (std::size_t v = 0; v < n_variants; ++v) {
-    auto& rs = results[v];
-    if (rs.empty())
+  if (!named) {
+    if (!opts.json)
+      print_wakeup_header(opts);
+    for (auto& row : rows)
+      if (!row.runs.empty())
+        print_wakeup_row(opts, row.impl, row.path, median_of(row.runs));
+    return ok;
+  }
+  // Side by side: p50 against the own-thread configuration's, if it ran.
+  auto p50_of = [&](const std::string& config, const char* impl) {
+    for (auto& row : rows)
+      if (row.config == config && std::strcmp(row.impl, impl) == 0
+          && !row.runs.empty())
+        return median_of(row.runs).p50_us;
+    return -1.0;
+  };
+  if (!opts.json) {
+    std::printf("\nwake-up latency by configuration: 1 byte, ping-pong, %zu "
+                "iterations (+200 warm-up), gap %llu us, median of %d "
+                "run(s), %zu scheduler worker(s)\n",
+                opts.wakeup_iterations,
+                static_cast<unsigned long long>(opts.wakeup_gap_us),
+                opts.runs, opts.scheduler_threads);
+    for (auto& v : variants)
+      std::printf("  %-14s %s\n", v.name.c_str(), v.describe.c_str());
+    std::printf("%-14s %-9s %9s %9s %9s %9s %9s %10s %10s\n", "config",
+                "impl", "p50 us", "p90 us", "p99 us", "max us", "mean us",
+                "p50/thread", "other CPU");
+  }
+  for (auto& row : rows) {
+    if (row.runs.empty())
       continue;
-    std::vector<double> p50, p90, p99, mx, mean;
-    for (auto& r : rs) {
-      p50.push_back(r.p50_us);
-      p90.push_back(r.p90_us);
-      p99.push_back(r.p99_us);
-      mx.push_back(r.max_us);
-      mean.push_back(r.mean_us);
+    auto m = median_of(row.runs);
+    auto own = row.config == "-" ? -1.0 : p50_of("thread", row.impl);
+    if (opts.json) {
+      std::printf("{\"bench\":\"wakeup\",\"config\":\"%s\",\"impl\":"
+                  "\"%s\",\"iterations\":%zu,\"gap_us\":%llu,\"runs\":%d,"
+                  "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
+                  "\"max_us\":%.2f,\"mean_us\":%.2f,"
+                  "\"p50_ratio_to_thread\":%s,\"other_cpu_pct\":%.1f,"
+                  "\"transfer_thread\":%s,\"scheduler_policy\":\"%s\"}\n",
+                  row.config.c_str(), row.impl, opts.wakeup_iterations,
+                  static_cast<unsigned long long>(opts.wakeup_gap_us),
+                  opts.runs, m.p50_us, m.p90_us, m.p99_us, m.max_us,
+                  m.mean_us,
+                  own > 0 ? fmt("%.3f", m.p50_us / own).c_str() : "null",
+                  m.foreign_cpu_pct, row.cfg.transfer_thread ? "true" : "false",
+                  row.cfg.scheduler_policy.c_str());
+    } else {
+      std::printf("%-14s %-9s %9.2f %9.2f %9.2f %9.1f %9.2f %10s %9.0f%%\n",
+                  row.config.c_str(), row.impl, m.p50_us, m.p90_us, m.p99_us,
+                  m.max_us, m.mean_us,
+                  own > 0 ? fmt("%.2f", m.p50_us / own).c_str() : "-",
+                  m.foreign_cpu_pct);
     }
-    wakeup_record m;
-    m.ok = 1;
-    m.p50_us = median(p50);
-    m.p90_us = median(p90);
-    m.p99_us = median(p99);
-    m.max_us = median(mx);
-    m.mean_us = median(mean);
-    print_wakeup_row(opts, variants[v].impl, variants[v].path, m);
   }
+  std::fflush(stdout);
   return ok;
 }
 

@@ -169,8 +169,11 @@ wakeup_record run_kernel_variant(const wakeup_config& cfg, bool pushed) {
     return rec;
   }
   caf::actor_system_config sys_cfg;
-  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy);
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy,
+               cfg.settings);
   caf::actor_system sys{sys_cfg};
+  cpu_meter meter;
+  auto t0 = clock::now();
   {
     stream_options sopts;
     sopts.transfer_thread = cfg.transfer_thread;
@@ -231,7 +234,10 @@ wakeup_record run_kernel_variant(const wakeup_config& cfg, bool pushed) {
     else
       data.close_write(); // the source reader sees the end of the pipe
   }
-  return collect(sent, got, writer_error, reader_error);
+  auto rec = collect(sent, got, writer_error, reader_error);
+  rec.foreign_cpu_pct = meter.foreign_pct(
+    std::chrono::duration<double>(clock::now() - t0).count());
+  return rec;
 }
 
 } // namespace
@@ -259,6 +265,8 @@ wakeup_record run_wakeup_reference(const wakeup_config& cfg) {
   std::condition_variable cv;
   std::vector<std::byte> buffer;
   buffer.reserve(total);
+  cpu_meter meter;
+  auto t0 = clock::now();
   std::thread reader{[&] {
     std::size_t consumed = 0;
     for (std::size_t i = 0; i < total; ++i) {
@@ -280,7 +288,48 @@ wakeup_record run_wakeup_reference(const wakeup_config& cfg) {
     return true;
   });
   reader.join();
-  return collect(sent, got, writer_error, {});
+  auto rec = collect(sent, got, writer_error, {});
+  rec.foreign_cpu_pct = meter.foreign_pct(
+    std::chrono::duration<double>(clock::now() - t0).count());
+  return rec;
+}
+
+bool wakeup_variant_by_name(const std::string& name, const std::string& policy,
+                            wakeup_variant& out) {
+  out = wakeup_variant{};
+  out.name = name;
+  if (name == "thread") {
+    out.transfer_thread = true;
+    out.policy = policy;
+    out.describe = "transfer actor on a thread of its own (" + policy
+                   + " scheduler for the rest): one thread per stream";
+  } else if (name == "sharing") {
+    out.transfer_thread = false;
+    out.policy = "sharing";
+    out.describe = "transfer actor on CAF's scheduler, sharing policy "
+                   "(workers sleep on one condition variable, every "
+                   "enqueue signals it)";
+  } else if (name == "stealing") {
+    out.transfer_thread = false;
+    out.policy = "stealing";
+    out.describe = "transfer actor on CAF's scheduler, stealing policy with "
+                   "CAF's defaults (an idle worker polls, then sleeps 50 us "
+                   "between polls for a while, unwoken by new work)";
+  } else if (name == "stealing-tuned") {
+    out.transfer_thread = false;
+    out.policy = "stealing";
+    // Skip the phase of 50 us sleeps: after its short aggressive poll an
+    // idle worker waits on its condition variable, which an enqueue from
+    // outside the scheduler signals.
+    out.settings = {{"work-stealing.moderate-poll-attempts", "0"}};
+    out.describe = "transfer actor on CAF's scheduler, stealing policy with "
+                   "work-stealing.moderate-poll-attempts=0 (no 50 us sleep "
+                   "phase: an idle worker goes from polling straight to its "
+                   "condition variable)";
+  } else {
+    return false;
+  }
+  return true;
 }
 
 } // namespace asyncstream::bench

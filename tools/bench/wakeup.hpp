@@ -44,7 +44,29 @@ struct wakeup_config {
   std::size_t scheduler_threads = 2;
   std::string scheduler_policy = "sharing";
   bool transfer_thread = true;
+  /// More CAF settings (`--caf-set`, a configuration's own).
+  caf_settings settings;
 };
+
+/// A named configuration of the kernel's wake-up rows (`--wakeup-configs`):
+/// where the transfer actor runs and how CAF's scheduler waits for work.
+struct wakeup_variant {
+  std::string name;
+  bool transfer_thread = true;
+  std::string policy;
+  caf_settings settings;
+  /// One line for the output: what the configuration is.
+  std::string describe;
+};
+
+/// The names `--wakeup-configs` accepts, comma separated (for the help).
+constexpr const char* wakeup_variant_names
+  = "thread,sharing,stealing,stealing-tuned";
+
+/// Fills `out` with the configuration `name`; `policy` is the scheduler
+/// policy of "thread" (--scheduler-policy). False for an unknown name.
+bool wakeup_variant_by_name(const std::string& name, const std::string& policy,
+                            wakeup_variant& out);
 
 wakeup_record run_wakeup_kernel(const wakeup_config& cfg);
 
