@@ -8,9 +8,9 @@
 namespace asyncstream::detail {
 
 chunk_sizer::chunk_sizer(const stream_options& opts)
-  : fixed_(opts.pool),
-    max_(chunk_pool::round_chunk_size(opts.chunk_size)),
-    declared_(opts.declared_length) {
+  : fixed_(opts.pool)
+  , max_(chunk_pool::round_chunk_size(opts.chunk_size))
+  , declared_(opts.declared_length) {
   // nop
 }
 

@@ -4,9 +4,9 @@
 
 #include <condition_variable>
 #include <exception>
-#include <system_error>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -114,10 +114,10 @@ void host_main(caf::actor_system& sys, caf::actor hdl,
   if (init_failed) {
     // `init` failed: the companion never ran; end it.
     self->on_enqueue(nullptr);
-    self->cleanup(caf::make_error(caf::exit_reason::unhandled_exception),
-                  &ctx);
+    self->cleanup(caf::make_error(caf::exit_reason::unhandled_exception), &ctx);
   }
-  self->on_enqueue([hs](caf::mailbox_element_ptr x) { hs->push(std::move(x)); });
+  self->on_enqueue(
+    [hs](caf::mailbox_element_ptr x) { hs->push(std::move(x)); });
 }
 
 /// Thread creations to let through, then to fail (fail_thread_creation).
@@ -185,11 +185,10 @@ spawn_on_own_thread(caf::actor_system& sys, const char* name,
   try {
     self->on_enqueue(
       [hs](caf::mailbox_element_ptr x) { hs->push(std::move(x)); });
-    err = start_thread(sys, name,
-                       [&sys, hdl, hs, init = std::move(init)]() mutable {
-                         host_main(sys, std::move(hdl), std::move(hs),
-                                   std::move(init));
-                       });
+    err = start_thread(
+      sys, name, [&sys, hdl, hs, init = std::move(init)]() mutable {
+        host_main(sys, std::move(hdl), std::move(hs), std::move(init));
+      });
   } catch (...) {
     discard();
     throw;
