@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
 #include <caf/actor_system_config.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -263,6 +264,15 @@ int main(int argc, char** argv) {
     static_cast<std::size_t>(cfg.limits.pool_cache_bytes));
   caf::actor_system_config caf_cfg;
   asyncstream::configure(caf_cfg);
+  // Every stream's actors share CAF's workers (no thread per stream). The
+  // sharing policy wakes an idle worker with a condition variable at once;
+  // CAF's default (stealing) polls and sleeps in steps, which a reader at
+  // the live edge waits out (docs/benchmarks.md, "One thread per stream or
+  // none"). One worker per core, as the benchmark found best.
+  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  caf_cfg.set("scheduler.max-threads",
+              static_cast<int>(std::clamp<unsigned>(
+                std::thread::hardware_concurrency(), 2, 64)));
   {
     caf::actor_system sys{caf_cfg};
     streamerd::registry reg;
