@@ -450,6 +450,42 @@ TEST_CASE("upload: over --max-streams is a 503, and the name stays free") {
   CHECK(h.reg().size() == 1);
 }
 
+TEST_CASE("upload: over --max-stream-size is a 413; the stream keeps the "
+          "bytes up to the limit, then fails") {
+  auto cfg = harness::default_config();
+  cfg.limits.max_stream_bytes = 5;
+  harness h{cfg};
+  auto big = h.connect();
+  big.pipe->feed("PUT /streams/big HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n"
+                 "\r\nabcdef");
+  CHECK(h.run_until([&] { return big.gone(); }));
+  auto rs = parse(big.pipe->output());
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].status == 413);
+  CHECK(h.reg().find("big") == nullptr); // refused before any stream
+  auto c = h.connect();
+  c.pipe->feed("PUT /streams/u HTTP/1.1\r\nHost: a\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n");
+  CHECK(h.run_until([&] { return c.gone(); }));
+  rs = parse(c.pipe->output());
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].status == 413);
+  auto e = h.reg().find("u");
+  REQUIRE(e);
+  CHECK(h.run_until([&] { return e->stream.stats().final; }));
+  CHECK(e->stream.stats().size == 5);
+  CHECK(asyncstream::is(e->stream.stats().error,
+                        asyncstream::errc::buffer_full));
+  auto r = h.connect();
+  r.pipe->feed(get("/streams/u", "Connection: close\r\n"));
+  CHECK(h.run_until([&] { return r.gone(); }));
+  rs = parse(r.pipe->output());
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].body == "abcde");
+  CHECK_FALSE(rs[0].complete); // truncated at the limit
+  CHECK(all_released(h));
+}
+
 // -- HTTP semantics over a whole connection ------------------------------------
 
 TEST_CASE("HTTP/1.0 gets a close-delimited body for a live stream") {

@@ -66,6 +66,7 @@ eq() {
 # the test ends.
 PIDS=()
 DAEMONS=()
+MOUNTS=()
 
 kill_tree() {
   local child
@@ -91,6 +92,10 @@ cleanup_test() {
   done
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
+  done
+  local m
+  for m in "${MOUNTS[@]}"; do
+    umount -l "$m" 2>/dev/null || true
   done
 }
 
@@ -879,8 +884,41 @@ test_storage_file() {
   alive
 }
 
+# 15. A full disk fails the stream being written (its uploader gets a 500,
+# its readers a truncated body), and only that stream: the daemon serves on.
+# Needs a tmpfs of 1 MiB (root); skipped where it cannot be mounted.
+test_disk_full() {
+  local dir=$T/tiny code i
+  mkdir "$dir"
+  if ! mount -t tmpfs -o size=1m tmpfs "$dir" 2>/dev/null; then
+    echo "# disk_full: cannot mount a tmpfs here (needs root): skipped" >&2
+    return 0
+  fi
+  MOUNTS+=("$dir")
+  start_daemon --no-demo --storage file --file-dir "$dir"
+  head -c 3M /dev/urandom >"$T/big.bin"
+  code=$(c -T "$T/big.bin" -o "$T/put.out" -w '%{http_code}' "$(url /streams/big)" || true)
+  [[ $code = 500 || $code = 000 ]] ||
+    fail "PUT of 3 MiB onto a 1 MiB disk: status $code, expected 500 (or the connection cut)"
+  get /streams/big "$T/big.out"
+  eq "GET of the stream the full disk failed: status" "$CODE" 200
+  eq "GET of the stream the full disk failed: curl exit (truncated)" "$RC" 18
+  eq "X-Stream-State" "$(hdr "$T/big.out.hdr" X-Stream-State)" failed
+  alive
+  CODE=$(c -o /dev/null -w '%{http_code}' -X DELETE "$(url /streams/big)")
+  eq "DELETE of the failed stream" "$CODE" 204
+  # Its file goes once nothing holds the stream; then there is room again.
+  printf 'small\n' >"$T/small.bin"
+  for ((i = 0; i < 50; i++)); do
+    code=$(c -T "$T/small.bin" -o /dev/null -w '%{http_code}' "$(url "/streams/s$i")" || true)
+    [[ $code = 201 ]] && break
+  done
+  eq "a small upload once the space is back" "$code" 201
+  alive
+}
+
 ALL_TESTS=(late_joiner range_resume concurrent_100 producer_fails cap_503 bad_requests head metrics
-  delete sigterm cli sources demo storage_file)
+  delete sigterm cli sources demo storage_file disk_full)
 
 # ---------------------------------------------------------------------------
 # runner

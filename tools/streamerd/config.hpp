@@ -42,6 +42,9 @@ struct limits {
   /// Largest request header block (then 431). nginx:
   /// `large_client_header_buffers 4 8k`.
   std::size_t max_header_bytes = 16 * 1024;
+  /// Largest stream an upload may make; none: as large as the disk (file
+  /// storage) or memory (memory storage) allows.
+  std::optional<std::uint64_t> max_stream_bytes;
   /// Free chunk memory the daemon keeps for reuse (the rest goes back to
   /// the kernel).
   std::uint64_t pool_cache_bytes = 64ull << 20;

@@ -199,6 +199,12 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
     ->group("Limits");
+  std::string max_stream_size;
+  app.add_option("--max-stream-size", max_stream_size,
+                 "largest stream an upload may make (K, M, G suffixes); "
+                 "past it the upload gets a 413 and the stream fails "
+                 "[unlimited]")
+    ->group("Limits");
   std::string pool_cache;
   app.add_option("--pool-cache", pool_cache,
                  "free chunk memory kept for reuse (K, M, G suffixes); the "
@@ -236,6 +242,15 @@ int main(int argc, char** argv) {
   if (!err.empty()) {
     std::cerr << "streamerd: " << err << "\n";
     return 2;
+  }
+  if (!max_stream_size.empty()) {
+    std::uint64_t n = 0;
+    if (!parse_size(max_stream_size, n)) {
+      std::cerr << "streamerd: --max-stream-size " << max_stream_size
+                << ": expected a size like 10G\n";
+      return 2;
+    }
+    cfg.limits.max_stream_bytes = n;
   }
   if (!pool_cache.empty()
       && !parse_size(pool_cache, cfg.limits.pool_cache_bytes)) {

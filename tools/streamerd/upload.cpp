@@ -63,6 +63,12 @@ public:
 
   void start() override {
     auto& lim = ctx_.cfg.limits;
+    if (!chunked_ && lim.max_stream_bytes && left_ > *lim.max_stream_bytes)
+      return reply(plain_answer(413, "an upload of " + std::to_string(left_)
+                                       + " bytes is over --max-stream-size ("
+                                       + std::to_string(*lim.max_stream_bytes)
+                                       + " bytes)\n"),
+                   false);
     if (ctx_.reg.size() >= lim.max_streams)
       return refuse_full();
     if (ctx_.reg.find(name_))
@@ -183,6 +189,25 @@ private:
   /// Hands the next `n` bytes of the chunk to the writer (no copy); false
   /// if the stream refused them (the exchange is then over).
   bool publish(std::size_t n) {
+    auto max = ctx_.cfg.limits.max_stream_bytes;
+    if (max && uploaded_ + n > *max) {
+      // The bytes up to the limit go in; readers then see the stream fail.
+      auto take = static_cast<std::size_t>(*max - uploaded_);
+      if (take > 0 && !publish_exactly(take))
+        return false;
+      auto why = "stream " + name_ + " is over --max-stream-size ("
+                 + std::to_string(*max) + " bytes)";
+      spdlog::warn("{}: {}", conn_.peer(), why);
+      writer_->close_with_error(
+        asyncstream::make_error(errc::buffer_full, why));
+      writer_.reset();
+      reply(plain_answer(413, why + "\n"), false);
+      return false;
+    }
+    return publish_exactly(n);
+  }
+
+  bool publish_exactly(std::size_t n) {
     if (auto err = writer_->write(asyncstream::slice{chunk_, filled_, n})) {
       // The stream failed by itself (say, the disk is full): it has its
       // error; the uploader learns it.
