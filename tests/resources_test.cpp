@@ -142,12 +142,31 @@ constexpr bool address_sanitizer = false;
 constexpr bool address_sanitizer = false;
 #endif
 
+/// UndefinedBehaviorSanitizer's vptr check asks the kernel whether memory
+/// is readable through a pipe it opens: with no descriptor left it reports
+/// every dynamic type as an "invalid vptr". The tests that take every
+/// descriptor therefore run only without it (CI's plain build runs them).
+#if defined(ASYNCSTREAM_UNDEFINED_SANITIZER)
+constexpr bool undefined_sanitizer = true;
+#else
+constexpr bool undefined_sanitizer = false;
+#endif
+
+#define SKIP_WITHOUT_DESCRIPTORS_UNDER_UBSAN()                                 \
+  if (undefined_sanitizer) {                                                   \
+    MESSAGE("skipped under UBSan: its vptr check needs a descriptor (a "       \
+            "pipe) and reports false 'invalid vptr' errors when none is "      \
+            "left");                                                           \
+    return;                                                                    \
+  }
+
 } // namespace
 
 TEST_SUITE("resources") {
 
 TEST_CASE_FIXTURE(system_fixture,
                   "out of descriptors: a descriptor source fails cleanly") {
+  SKIP_WITHOUT_DESCRIPTORS_UNDER_UBSAN();
   live_pipe p;
   std::string path;
   stream_file file{"from a file\n"};
@@ -197,6 +216,7 @@ TEST_CASE_FIXTURE(system_fixture,
 
 TEST_CASE_FIXTURE(system_fixture,
                   "out of descriptors: file storage fails cleanly") {
+  SKIP_WITHOUT_DESCRIPTORS_UNDER_UBSAN();
   stream_file old{"written earlier"};
   auto fds_before = open_fds();
   stream_options unnamed;
@@ -236,6 +256,7 @@ TEST_CASE_FIXTURE(system_fixture,
 TEST_CASE_FIXTURE(system_fixture,
                   "descriptors only where needed: pushed memory streams take "
                   "none") {
+  SKIP_WITHOUT_DESCRIPTORS_UNDER_UBSAN();
   auto before = open_fds();
   std::vector<stream> streams;
   std::vector<stream_writer> writers;
@@ -406,7 +427,9 @@ TEST_CASE("1000 one-byte pushed streams cost a few MiB, and the pools' "
   CHECK(in_use <= std::uint64_t{n} * 4096);
   CHECK(mapped <= (std::uint64_t{8} << 20));
   // Chunks, actors, mailboxes: a few KiB per stream, not a MiB.
-  CHECK(rss_with - rss_before <= (std::uint64_t{32} << 20));
+  // (AddressSanitizer's shadow memory and quarantine add tens of MiB.)
+  CHECK(rss_with - rss_before
+        <= (std::uint64_t{address_sanitizer ? 160 : 32} << 20));
   CHECK(pools_after.in_use_bytes == pools_before.in_use_bytes);
   // Freed chunks stay resident up to the process-wide bound; lowering it
   // gives the rest back at once.

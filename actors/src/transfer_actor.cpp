@@ -169,6 +169,10 @@ struct transfer_state {
     final = true;
     final_error = std::move(err);
     stop_source();
+    // stats() says final before anybody learns it from an answer, so that
+    // whoever acts on an answer (a daemon replying to its uploader) finds
+    // the counters final too.
+    publish();
     pending.take_all([this](auto&& e) {
       bool ready = false;
       e.payload.deliver(answer(e.offset, e.max_size, ready));

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "answer.hpp"
+#include "download_actor.hpp"
 #include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/stream_writer.hpp"
@@ -333,6 +334,22 @@ private:
     writer_->close();
     writer_.reset();
     chunk_.reset();
+    // The 201 waits until the stream is final for everybody: a GET or a
+    // /status.json right after it sees the whole stream, ended.
+    on_stream_final(ctx_.sys, entry_->stream,
+                    conn_.bind([this](asyncstream::stream_status st) {
+                      created(st);
+                    }));
+  }
+
+  void created(const asyncstream::stream_status& st) {
+    if (st.error) {
+      // Aborted between the last byte and the end (a shutdown).
+      return reply(plain_answer(500, "stream " + name_ + " failed: "
+                                       + asyncstream::render(st.error)
+                                       + "\n"),
+                   false);
+    }
     spdlog::info("{}: upload of stream {} complete: {} bytes", conn_.peer(),
                  name_, uploaded_);
     auto res = plain_answer(201, name_ + ": " + std::to_string(uploaded_)
