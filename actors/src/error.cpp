@@ -18,7 +18,8 @@ namespace {
 std::string render_code(std::uint8_t code, const caf::message& ctx) {
   std::string result = "asyncstream: ";
   result += describe(static_cast<errc>(code));
-  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) {
+  // The text comes first; numbers after it (data_loss) are for programs.
+  if (ctx.size() >= 1 && ctx.match_element<std::string>(0)) {
     auto& str = ctx.get_as<std::string>(0);
     if (!str.empty()) {
       result += " (";
@@ -38,6 +39,28 @@ caf::error make_error(errc code) {
 caf::error make_error(errc code, std::string context) {
   return caf::error{static_cast<std::uint8_t>(code), error_category,
                     caf::make_message(std::move(context))};
+}
+
+std::optional<lost_range> data_loss_range(const caf::error& err) {
+  if (!is(err, errc::data_loss))
+    return std::nullopt;
+  auto& ctx = err.context();
+  if (ctx.size() != 3 || !ctx.match_element<std::string>(0)
+      || !ctx.match_element<std::uint64_t>(1)
+      || !ctx.match_element<std::uint64_t>(2))
+    return std::nullopt;
+  return lost_range{ctx.get_as<std::uint64_t>(1),
+                    ctx.get_as<std::uint64_t>(2)};
+}
+
+caf::error make_data_loss(std::uint64_t offset, std::uint64_t oldest) {
+  auto lost = oldest > offset ? oldest - offset : 0;
+  auto text = std::to_string(lost) + " byte" + (lost == 1 ? "" : "s")
+              + " lost: offset " + std::to_string(offset) + ", oldest kept "
+              + std::to_string(oldest);
+  return caf::error{static_cast<std::uint8_t>(errc::data_loss),
+                    error_category,
+                    caf::make_message(std::move(text), offset, oldest)};
 }
 
 bool is(const caf::error& err, errc code) noexcept {

@@ -1,11 +1,15 @@
 #include "asyncstream/readers_monitor_actor.hpp"
 
 #include <deque>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "asyncstream/detail/stream_counters.hpp"
@@ -24,6 +28,15 @@ struct monitor_state {
   std::vector<open_promise> zero_waiters;
   caf::error refusal;
   std::shared_ptr<detail::stream_counters> counters;
+  /// Told `cancel_atom, id` when an owner's reader is closed for it.
+  transfer_actor transfer;
+  /// The owner actor of each open or waiting reader that has one, and the
+  /// readers of each owner (each owner is monitored once, while it has any).
+  std::unordered_map<std::uint64_t, caf::actor_addr> owner_of;
+  std::unordered_map<caf::actor_addr, std::unordered_set<std::uint64_t>>
+    readers_of;
+  /// The actor itself (to stop watching an owner).
+  caf::local_actor* self = nullptr;
 
   static inline const char* name = "asyncstream.readers_monitor";
 
@@ -61,52 +74,134 @@ struct monitor_state {
     auto refused = std::move(waiting);
     waiting.clear();
     publish();
-    for (auto& [id, rp] : refused)
+    for (auto& [id, rp] : refused) {
+      forget_owner(id);
       rp.deliver(err);
+    }
+  }
+
+  /// Drops `id` from its owner's readers, and stops watching an owner
+  /// without readers.
+  void forget_owner(std::uint64_t id) {
+    auto i = owner_of.find(id);
+    if (i == owner_of.end())
+      return;
+    auto owner = std::move(i->second);
+    owner_of.erase(i);
+    auto j = readers_of.find(owner);
+    if (j == readers_of.end())
+      return;
+    j->second.erase(id);
+    if (j->second.empty()) {
+      readers_of.erase(j);
+      if (self != nullptr)
+        self->demonitor(owner);
+    }
+  }
+
+  /// Closes reader `id` (open or waiting), as its `close_atom` would;
+  /// `why` answers a waiting open. Returns whether it was open.
+  bool close_reader(std::uint64_t id, const caf::error& why) {
+    if (open.erase(id) > 0)
+      return true;
+    for (auto i = waiting.begin(); i != waiting.end(); ++i) {
+      if (i->first == id) {
+        auto rp = std::move(i->second);
+        waiting.erase(i);
+        publish();
+        rp.deliver(why);
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /// Frees the slots of readers that were open, then grants and publishes.
+  void after_close() {
+    grant_waiting(); // publishes before it grants
+    publish();
+    check_zero();
   }
 };
 
 using monitor_impl = monitor_actor::stateful_pointer<monitor_state>;
 
+/// Grants (or parks) the open of reader `id`, owned by `owner` if valid.
+caf::result<std::uint64_t> open_reader(monitor_impl self, std::uint64_t id,
+                                       const caf::actor_addr& owner) {
+  auto& st = self->state;
+  if (st.refusal)
+    return st.refusal;
+  if (st.open.count(id) != 0)
+    return id;
+  if (owner && owner != self->address() && st.owner_of.count(id) == 0) {
+    auto& readers = st.readers_of[owner];
+    if (readers.empty()) {
+      // Monitoring a terminated actor sends the down message at once; one
+      // that is gone altogether (no strong reference left) cannot be.
+      auto strong = caf::actor_cast<caf::strong_actor_ptr>(owner);
+      if (!strong) {
+        st.readers_of.erase(owner);
+        return make_error(errc::closed, "the reader's owner terminated");
+      }
+      self->monitor(strong);
+    }
+    readers.insert(id);
+    st.owner_of.emplace(id, owner);
+  }
+  if (st.open.size() < st.max_readers && st.waiting.empty()) {
+    st.open.insert(id);
+    st.publish();
+    return id;
+  }
+  auto rp = self->make_response_promise<std::uint64_t>();
+  st.waiting.emplace_back(id, rp);
+  st.publish();
+  return rp;
+}
+
 monitor_actor::behavior_type
 monitor_fun(monitor_impl self, std::size_t max_readers,
-            std::shared_ptr<detail::stream_counters> counters) {
+            std::shared_ptr<detail::stream_counters> counters,
+            transfer_actor transfer) {
   self->state.max_readers = max_readers == 0 ? 1 : max_readers;
   self->state.counters = std::move(counters);
+  self->state.transfer = std::move(transfer);
+  self->state.self = self;
+  // An owner terminated (quit, killed, threw): close each of its readers.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto i = st.readers_of.find(dm.source);
+    if (i == st.readers_of.end())
+      return;
+    auto ids = std::move(i->second);
+    st.readers_of.erase(i);
+    auto why = make_error(errc::closed, "the reader's owner terminated");
+    bool freed = false;
+    for (auto id : ids) {
+      st.owner_of.erase(id);
+      if (st.close_reader(id, why)) {
+        freed = true;
+        if (st.transfer)
+          self->send(st.transfer, cancel_atom::value, id);
+      }
+    }
+    if (freed)
+      st.after_close();
+  });
   return {
     [self](open_atom, std::uint64_t id) -> caf::result<std::uint64_t> {
-      auto& st = self->state;
-      if (st.refusal)
-        return st.refusal;
-      if (st.open.count(id) != 0)
-        return id;
-      if (st.open.size() < st.max_readers && st.waiting.empty()) {
-        st.open.insert(id);
-        st.publish();
-        return id;
-      }
-      auto rp = self->make_response_promise<std::uint64_t>();
-      st.waiting.emplace_back(id, rp);
-      st.publish();
-      return rp;
+      return open_reader(self, id, caf::actor_addr{});
+    },
+    [self](open_atom, std::uint64_t id,
+           const caf::actor_addr& owner) -> caf::result<std::uint64_t> {
+      return open_reader(self, id, owner);
     },
     [self](close_atom, std::uint64_t id) {
       auto& st = self->state;
-      if (st.open.erase(id) > 0) {
-        st.grant_waiting(); // publishes before it grants
-        st.publish();
-        st.check_zero();
-        return;
-      }
-      for (auto i = st.waiting.begin(); i != st.waiting.end(); ++i) {
-        if (i->first == id) {
-          auto rp = std::move(i->second);
-          st.waiting.erase(i);
-          st.publish();
-          rp.deliver(make_error(errc::timeout, "open withdrawn"));
-          return;
-        }
-      }
+      st.forget_owner(id);
+      if (st.close_reader(id, make_error(errc::timeout, "open withdrawn")))
+        st.after_close();
     },
     [self](wait_zero_atom) -> caf::result<std::uint64_t> {
       auto& st = self->state;
@@ -142,8 +237,10 @@ monitor_fun(monitor_impl self, std::size_t max_readers,
 
 monitor_actor
 spawn_readers_monitor(caf::actor_system& sys, std::size_t max_readers,
-                      std::shared_ptr<detail::stream_counters> counters) {
-  return sys.spawn(monitor_fun, max_readers, std::move(counters));
+                      std::shared_ptr<detail::stream_counters> counters,
+                      transfer_actor transfer) {
+  return sys.spawn(monitor_fun, max_readers, std::move(counters),
+                   std::move(transfer));
 }
 
 } // namespace asyncstream

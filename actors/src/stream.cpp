@@ -64,16 +64,17 @@ std::shared_ptr<stream_core> make_core(caf::actor_system& sys,
   return core;
 }
 
-/// Spawns the monitor and the transfer actor of `core`. On failure the
-/// core's destructor shuts the monitor down again.
+/// Spawns the transfer actor of `core`, then its monitor (which tells the
+/// transfer actor when an owner's death closes a reader). On failure the
+/// core's destructor shuts down what was spawned.
 caf::error spawn_actors(caf::actor_system& sys, stream_core& core,
                         transfer_config cfg) {
-  core.monitor = spawn_readers_monitor(sys, core.options.max_readers,
-                                       core.counters);
   auto transfer = try_spawn_transfer(sys, std::move(cfg));
   if (!transfer)
     return std::move(transfer.error());
   core.transfer = std::move(*transfer);
+  core.monitor = spawn_readers_monitor(sys, core.options.max_readers,
+                                       core.counters, core.transfer);
   return {};
 }
 

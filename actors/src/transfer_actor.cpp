@@ -1,10 +1,12 @@
 #include "asyncstream/transfer_actor.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <set>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <system_error>
@@ -53,6 +55,12 @@ struct transfer_state {
   std::unordered_map<std::uint64_t, std::multiset<std::uint64_t>::iterator>
     reader_pos;
   std::multiset<std::uint64_t> positions;
+  /// Readers closed lately (`cancel_atom`), oldest first: a request or a
+  /// tether that raced with the close must not tether them again. Bounded:
+  /// such a race spans a few messages, not thousands of closes.
+  std::deque<std::uint64_t> closed_order;
+  std::unordered_set<std::uint64_t> closed_readers;
+  static constexpr std::size_t max_closed_remembered = 256;
   /// Demand-driven reading: one past the furthest byte any reader asked for,
   /// and whether the limit was lifted.
   std::uint64_t furthest = 0;
@@ -78,12 +86,7 @@ struct transfer_state {
     if (max_size == 0)
       return res;
     if (offset < kept) {
-      auto lost = kept - offset;
-      res.error = make_error(errc::data_loss,
-                             std::to_string(lost) + " byte"
-                               + (lost == 1 ? "" : "s") + " lost: offset "
-                               + std::to_string(offset) + ", oldest kept "
-                               + std::to_string(kept));
+      res.error = make_data_loss(offset, kept);
       return res;
     }
     auto want = static_cast<std::size_t>(
@@ -284,6 +287,32 @@ struct transfer_state {
     update_credit();
   }
 
+  /// Tethered: registers `reader`'s tether at `max(offset, kept)` (or moves
+  /// it there) and returns that position; returns `offset` untouched on a
+  /// stream without a tethered window.
+  std::uint64_t tether(std::uint64_t reader, std::uint64_t offset) {
+    if (!tethered())
+      return offset;
+    track(reader, offset);
+    return std::max(offset, kept);
+  }
+
+  /// Returns whether `reader` was closed lately.
+  bool closed_reader(std::uint64_t reader) const {
+    return closed_readers.count(reader) != 0;
+  }
+
+  /// Remembers that `reader` is closed (bounded, oldest forgotten first).
+  void remember_closed(std::uint64_t reader) {
+    if (!closed_readers.insert(reader).second)
+      return;
+    closed_order.push_back(reader);
+    if (closed_order.size() > max_closed_remembered) {
+      closed_readers.erase(closed_order.front());
+      closed_order.pop_front();
+    }
+  }
+
   /// Tethered: `reader` no longer holds the window back.
   void untrack(std::uint64_t reader) {
     auto i = reader_pos.find(reader);
@@ -406,7 +435,18 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
   return {
     [self, sp, ptr](const slice_request& req) -> caf::result<slice_result> {
       auto& st = *sp;
-      st.track(req.reader, req.offset);
+      // Only a reader's ordinary reads move (or, without `tether_atom`,
+      // register) its tether: not a positional request, not a zero-length
+      // one, and never for a reader that was closed.
+      if (st.closed_reader(req.reader)) {
+        // A request that raced with its reader's close: never parked.
+        slice_result res;
+        res.offset = req.offset;
+        res.error = make_error(errc::closed, "reader closed");
+        return res;
+      }
+      if (!req.positional && req.max_size > 0)
+        st.track(req.reader, req.offset);
       st.demand(req.offset, req.max_size);
       bool ready = false;
       auto res = st.answer(req.offset, req.max_size, ready);
@@ -438,6 +478,7 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
       return rp;
     },
     [sp](cancel_atom, std::uint64_t reader) {
+      sp->remember_closed(reader);
       sp->fail_reader(reader, make_error(errc::closed));
       sp->untrack(reader);
       sp->publish();
@@ -445,6 +486,14 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
     [sp](withdraw_atom, std::uint64_t reader) {
       sp->fail_reader(reader, make_error(errc::timeout));
       sp->publish();
+    },
+    [sp](tether_atom, std::uint64_t reader,
+         std::uint64_t offset) -> caf::result<std::uint64_t> {
+      if (sp->closed_reader(reader))
+        return make_error(errc::closed, "reader closed");
+      auto pos = sp->tether(reader, offset);
+      sp->publish(); // the window may have moved
+      return pos;
     },
     [sp](release_atom) { sp->release(); },
     [sp](abort_atom) {

@@ -8,12 +8,24 @@
 //   actor answers every parked request itself before it goes away.
 // - `slice_result` may carry slices *and* a trailing status: `end` or `error`
 //   apply at the offset right after the last returned byte.
+// - Tethers (tethered retention windows, docs/storage.md): a reader is
+//   tethered from the moment it opens (`tether_atom`, sent right after its
+//   slot is granted) at its position; only its ordinary, non-positional
+//   reads move the tether. Positional requests (`wait_for`, `read_at`),
+//   zero-length requests and status queries never move it.
+// - A reader belongs to an owner: the actor given to `open_atom` (or the
+//   handle when none is given). When the owner actor terminates, for any
+//   reason, the readers monitor closes its readers as if each had sent
+//   `close_atom`: slot freed, waiting open dropped, and the transfer actor
+//   told `cancel_atom` (parked requests answered with `closed`, tether
+//   released).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include <caf/actor_addr.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
@@ -29,6 +41,10 @@ struct slice_request {
   std::uint64_t reader = 0;
   std::uint64_t offset = 0;
   std::uint64_t max_size = 0;
+  /// A positional request (`wait_for`, `read_at`): it never moves the
+  /// reader's tether, and never registers one. It still counts as demand
+  /// for demand-driven reading (`stream_options::read_ahead`).
+  bool positional = false;
 };
 
 /// Answer to a `slice_request`.
@@ -85,6 +101,7 @@ using open_atom = caf::atom_constant<caf::atom("as_open")>;
 using wait_zero_atom = caf::atom_constant<caf::atom("as_wzero")>;
 using refuse_atom = caf::atom_constant<caf::atom("as_refuse")>;
 using count_atom = caf::atom_constant<caf::atom("as_count")>;
+using tether_atom = caf::atom_constant<caf::atom("as_tether")>;
 
 // -- actor interfaces ---------------------------------------------------------
 
@@ -102,6 +119,13 @@ using transfer_actor = caf::typed_actor<
   // Reader `id` gave up waiting (a timeout): answers its parked requests
   // with `timeout`; the reader stays open (and keeps a tethered window).
   caf::reacts_to<withdraw_atom, std::uint64_t>,
+  // Registers reader `id`'s tether at `max(offset, oldest kept)` on a
+  // tethered stream and answers that position (a no-op answering `offset`
+  // on any other stream). Readers send it right after their slot is
+  // granted, so they are tethered from the moment they open. A reader that
+  // was closed (`cancel_atom`) gets `closed`.
+  caf::replies_to<tether_atom, std::uint64_t /* reader */,
+                  std::uint64_t /* offset */>::with<std::uint64_t>,
   // Lifts a demand-driven read-ahead limit for good.
   caf::reacts_to<release_atom>,
   // Fails every pending and later read with `canceled`, stops the source.
@@ -113,8 +137,16 @@ using transfer_actor = caf::typed_actor<
 
 /// The readers-monitor actor: caps open readers, waits for zero.
 using monitor_actor = caf::typed_actor<
-  // Grants a slot to reader `id`, waiting while the cap is reached.
+  // Grants a slot to reader `id`, waiting while the cap is reached. The
+  // reader has no owner actor: its handle closes it.
   caf::replies_to<open_atom, std::uint64_t>::with<std::uint64_t>,
+  // The same for a reader owned by actor `owner` (an invalid address: no
+  // owner actor). The monitor watches each owner (once, while it has open
+  // or waiting readers); when the owner terminates, for any reason, each
+  // of its readers is closed (slot freed, waiting open dropped with
+  // `closed`, the transfer actor told `cancel_atom, id`).
+  caf::replies_to<open_atom, std::uint64_t /* reader */,
+                  caf::actor_addr /* owner */>::with<std::uint64_t>,
   // Frees reader `id`'s slot (or drops its waiting open).
   caf::reacts_to<close_atom, std::uint64_t>,
   // Answered once no reader is open.

@@ -9,6 +9,12 @@
 //   shuts down: every request gets exactly one answer.
 // - Errors are delayed to their byte: a reader below the failure offset gets
 //   the bytes up to it, then the error. `abort` fails everything at once.
+// - Tethered windows: a reader's tether is registered by `tether_atom` (or,
+//   for a client that never sends it, by its first ordinary read) and moved
+//   only by its ordinary reads: positional (`slice_request::positional`)
+//   and zero-length requests never move it. `cancel_atom` releases it; the
+//   ids of the last 256 closed readers are remembered, so a request or a
+//   tether racing with the close gets `closed` and never tethers again.
 // - A buffer source is given as `complete_body`: the stream starts final.
 // - With a stream file (`file`), the producer appends to the file before it
 //   publishes; the actor keeps only the newest `file_storage::memory_cache`
