@@ -1,6 +1,8 @@
 #include "asyncstream/testing/fixture.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <system_error>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -10,6 +12,7 @@
 #include "asyncstream/detail/stream_core.hpp"
 #include "asyncstream/detail/stream_counters.hpp"
 #include "asyncstream/error.hpp"
+#include "asyncstream/file_store.hpp"
 #include "asyncstream/readers_monitor_actor.hpp"
 #include "asyncstream/transfer_actor.hpp"
 
@@ -119,9 +122,21 @@ fixture::fixture(stream_options opts) {
   tcfg.options.transfer_thread = false; // the test coordinator runs it
   tcfg.control = core->control;
   tcfg.counters = core->counters;
+  if (opts.file) {
+    std::error_code ec;
+    file_ = file_store::create(opts.file->path, opts.file->directory, ec,
+                               opts.file->map_window,
+                               opts.file->cached_windows);
+    if (!file_)
+      throw std::system_error{ec, "testing::fixture: the stream file"};
+    core->file = file_;
+    tcfg.file = file_;
+  }
   core->transfer = spawn_transfer(*sys_, std::move(tcfg));
+  // The monitor tells the transfer actor when an owner's death closes a
+  // reader (as in `stream::make`).
   core->monitor = spawn_readers_monitor(*sys_, opts.max_readers,
-                                        core->counters);
+                                        core->counters, core->transfer);
   stream_ = asyncstream::stream::adopt(std::move(core));
   run();
 }
@@ -146,6 +161,11 @@ void fixture::emit(std::string_view bytes) {
     }
     auto n = std::min(bytes.size(), current_->capacity() - filled_);
     std::memcpy(current_->mutable_data() + filled_, bytes.data(), n);
+    if (file_) {
+      // Like the source reader: in the file before it is published.
+      if (auto ec = file_->append(current_->data() + filled_, n))
+        throw std::system_error{ec, "testing::fixture: appending"};
+    }
     caf::anon_send(transfer(), next_slice{slice{current_, filled_, n}});
     filled_ += n;
     emitted_ += n;
@@ -169,6 +189,37 @@ bool fixture::run_once() {
   return sched_->try_run_once();
 }
 
+std::size_t fixture::jobs() const noexcept {
+  return sched_->jobs.size();
+}
+
+caf::actor_addr fixture::job(std::size_t i) const {
+  if (i >= sched_->jobs.size())
+    return {};
+  auto* ptr = dynamic_cast<caf::abstract_actor*>(sched_->jobs[i]);
+  return ptr != nullptr ? ptr->address() : caf::actor_addr{};
+}
+
+bool fixture::run_job(std::size_t i) {
+  auto& q = sched_->jobs;
+  if (i >= q.size())
+    return false;
+  if (i != 0) {
+    auto it = q.begin() + static_cast<std::ptrdiff_t>(i);
+    std::rotate(q.begin(), it, it + 1);
+  }
+  sched_->run_once();
+  return true;
+}
+
+caf::expected<stream_writer> fixture::writer() {
+  if (!writer_offered_) {
+    writer_offered_ = true;
+    stream_.core()->writer_available = true;
+  }
+  return stream_.writer();
+}
+
 probe& fixture::add_probe() {
   auto log = std::make_shared<probe_log>();
   auto id = detail::stream_core::next_reader_id();
@@ -179,6 +230,10 @@ probe& fixture::add_probe() {
 
 std::uint64_t fixture::credit() const {
   return stream_.core()->control->allowed();
+}
+
+bool fixture::stopped() const {
+  return stream_.core()->control->stopped();
 }
 
 stream_status fixture::status() {

@@ -6,10 +6,20 @@
 //   until the test calls `run()` (all pending messages) or `run_once()` (one).
 // - The stream has no source-reader thread: the test is the source. `emit`
 //   publishes bytes exactly as the source reader would (copied into the tail
-//   of a pooled chunk, one `next_slice` per call); `end` and `fail` finish it.
+//   of a pooled chunk, one `next_slice` per call; with `stream_options::file`
+//   appended to the stream file first); `end` and `fail` finish it. `emit`
+//   ignores the credit (`credit()`): a test that plays a well-behaved source
+//   emits at most `credit() - emitted()` bytes.
+// - Or the test is a producer with a real `stream_writer` (`writer()`, a
+//   pushed stream): it must then write at most `credit() - written()` bytes
+//   per call, since a write past the credit blocks the test's own thread.
+//   Destroy the writer before the fixture.
 // - A `probe` is a scripted client actor that sends `slice_request`s and
 //   records every `slice_result` in arrival order. Its getters read what was
 //   recorded so far; call `run()` first.
+// - `run_job(i)` runs one message of the `i`-th actor that has messages
+//   waiting (`jobs()` of them), so a test can choose the order in which
+//   actors run (a seeded schedule).
 // - `stream()` returns a stream handle of the fixture's actors, for
 //   `async_reader::open` inside the test's own actors. The blocking calls of
 //   `stream` must not be used here (they would wait for a scheduler that
@@ -24,9 +34,11 @@
 #include <string_view>
 #include <vector>
 
+#include <caf/actor_addr.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
@@ -34,6 +46,11 @@
 #include "asyncstream/options.hpp"
 #include "asyncstream/protocol.hpp"
 #include "asyncstream/stream.hpp"
+#include "asyncstream/stream_writer.hpp"
+
+namespace asyncstream {
+class file_store;
+} // namespace asyncstream
 
 namespace asyncstream::testing {
 
@@ -115,7 +132,9 @@ private:
 /// A deterministic actor system with one stream fed by the test.
 class fixture {
 public:
-  /// Creates the system and the stream's actors (no source thread).
+  /// Creates the system and the stream's actors (no source thread). With
+  /// `opts.file`, creates the stream file (throws `std::system_error` if
+  /// that fails).
   explicit fixture(stream_options opts = {});
 
   ~fixture();
@@ -139,6 +158,11 @@ public:
     return emitted_;
   }
 
+  /// Makes the stream a pushed one and hands out its one writer (a second
+  /// call fails with `invalid_argument`). Writes go to the stream file
+  /// first, if any. Do not mix with `emit`, `end` and `fail`.
+  caf::expected<stream_writer> writer();
+
   // -- stepping ---------------------------------------------------------------
 
   /// Runs until no actor has a message left; returns how many ran.
@@ -146,6 +170,17 @@ public:
 
   /// Runs one message; returns false if there was none.
   bool run_once();
+
+  /// Returns how many actors wait to run (a message, or their start).
+  std::size_t jobs() const noexcept;
+
+  /// Returns the `i`-th actor waiting to run (`i < jobs()`), in the
+  /// coordinator's queue order; null if it is not an actor.
+  caf::actor_addr job(std::size_t i) const;
+
+  /// Runs one message of the `i`-th actor waiting to run; returns false if
+  /// `i >= jobs()`.
+  bool run_job(std::size_t i);
 
   // -- readers ----------------------------------------------------------------
 
@@ -191,15 +226,26 @@ public:
   /// of a tethered window or a read-ahead limit; the maximum otherwise).
   std::uint64_t credit() const;
 
+  /// Returns whether the stream told its producer to stop (a final status,
+  /// a close or an abort).
+  bool stopped() const;
+
+  /// Returns the stream file of a file-backed stream (null in memory mode).
+  const std::shared_ptr<file_store>& file() const noexcept {
+    return file_;
+  }
+
 private:
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   asyncstream::stream stream_;
   std::shared_ptr<chunk_pool> pool_;
+  std::shared_ptr<file_store> file_;
   mutable_chunk_ptr current_;
   std::size_t filled_ = 0;
   std::uint64_t emitted_ = 0;
+  bool writer_offered_ = false;
   std::vector<std::unique_ptr<probe>> probes_;
   std::shared_ptr<std::uint64_t> clock_ = std::make_shared<std::uint64_t>(0);
 };
