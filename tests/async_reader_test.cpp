@@ -153,7 +153,8 @@ TEST_CASE_FIXTURE(system_fixture, "actors: abort cancels a parked read") {
       REQUIRE(r);
       auto reader = *r;
       auto buf = std::make_shared<char>();
-      reader.read(buf.get(), 1, [&, buf](auto n) {
+      // The handler keeps the reader: dropping its last handle closes it.
+      reader.read(buf.get(), 1, [&, buf, reader](auto n) {
         parked.set_value(n ? caf::error{} : n.error());
       });
       opened.set_value();

@@ -344,10 +344,13 @@ TEST_CASE_FIXTURE(system_fixture, "rule 10: graceful close") {
   r->close();
   closer.join();
   CHECK(closed);
-  CHECK_FALSE(close_result);
-  CHECK_FALSE(s->close()); // a second close: same status, at once
+  // The source was live: the close stopped it before its end, and close()
+  // says so, as status() does from now on.
+  CHECK(is(close_result, errc::closed));
+  CHECK(is(s->close(), errc::closed)); // a second close: same status, at once
   auto st = s->status(); // nothing after close crashes
-  CHECK(st);
+  REQUIRE(st);
+  CHECK(is(st->error, errc::closed));
 }
 
 TEST_CASE_FIXTURE(system_fixture, "rule 10: closing a reader wakes only it") {

@@ -43,6 +43,18 @@ run cmake -S "$ROOT/tests/downstream" -B "$tmp/build" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$tmp/prefix"
 run cmake --build "$tmp/build" --parallel "$JOBS"
 
+log "checking that the README's examples are the compiled ones"
+run python3 - "$ROOT" <<'PY'
+import pathlib, sys
+root = pathlib.Path(sys.argv[1])
+readme = (root / "README.md").read_text()
+stale = [f for f in ("main.cpp", "actor_service.cpp", "typed_service.cpp")
+         if (root / "tests/downstream" / f).read_text() not in readme]
+if stale:
+    sys.exit("README.md does not show tests/downstream/" + ", ".join(stale)
+             + " verbatim: copy the file into its code block")
+PY
+
 log "running the downstream app"
 run "$tmp/build/app"
 

@@ -18,6 +18,7 @@
 #include <caf/mailbox_element.hpp>
 #include <caf/scoped_execution_unit.hpp>
 #include <caf/sec.hpp>
+#include <caf/spawn_options.hpp>
 
 #include "asyncstream/detail/exhaustion.hpp"
 
@@ -173,7 +174,10 @@ caf::expected<caf::actor>
 spawn_on_own_thread(caf::actor_system& sys, const char* name,
                     std::function<caf::behavior(caf::actor_companion*)> init) {
   auto hs = std::make_shared<host_state>();
-  auto hdl = sys.spawn<caf::actor_companion>();
+  // Hidden: `~actor_system()` does not wait for it (a stream that outlives
+  // its system is shut down by the system watch, see stream.cpp); its
+  // thread is counted and waited for like a detached actor's.
+  auto hdl = sys.spawn<caf::actor_companion, caf::hidden>();
   auto* self = caf::actor_cast<caf::actor_companion*>(hdl);
   auto discard = [&] {
     // What actor_companion::disconnect does (not exported by Debian's

@@ -8,6 +8,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -239,8 +240,10 @@ monitor_actor
 spawn_readers_monitor(caf::actor_system& sys, std::size_t max_readers,
                       std::shared_ptr<detail::stream_counters> counters,
                       transfer_actor transfer) {
-  return sys.spawn(monitor_fun, max_readers, std::move(counters),
-                   std::move(transfer));
+  // Hidden: `~actor_system()` does not wait for it; a stream that outlives
+  // its system is shut down by the system watch (stream.cpp).
+  return sys.spawn<caf::hidden>(monitor_fun, max_readers, std::move(counters),
+                                std::move(transfer));
 }
 
 } // namespace asyncstream

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <limits>
 #include <mutex>
+#include <string>
 #include <new>
 #include <optional>
 
@@ -55,8 +57,9 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
       return {0, true, {}};
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
       continue;
-    return {0, false, make_error(errc::io_error, std::string{"read: "}
-                                                   + std::strerror(errno))};
+    return {0, false, make_error(errc::io_error,
+                                 std::string{"reading the source: read: "}
+                                   + std::strerror(errno))};
   }
 }
 
@@ -82,14 +85,37 @@ void read_source(work& w) {
     fd = x->fd;
   else
     fn = std::get_if<read_function>(&w.src.get());
+  // Limits are exact: the source is never asked for a byte past the
+  // capacity or the declared length (a pipe keeps what belongs to its next
+  // reader).
+  auto limit = std::numeric_limits<std::uint64_t>::max();
+  if (w.opts.capacity)
+    limit = *w.opts.capacity;
+  bool declared_limit = false;
+  if (w.opts.declared_length && *w.opts.declared_length <= limit) {
+    limit = *w.opts.declared_length;
+    declared_limit = true;
+  }
   mutable_chunk_ptr current;
   std::size_t filled = 0;
   std::uint64_t total = 0;
   for (;;) {
+    if (total >= limit) {
+      // At a declared length the transfer actor ends the stream itself. At
+      // a capacity the stream is full: learning whether the source had
+      // more would take a read past it.
+      if (!declared_limit)
+        caf::anon_send(transfer,
+                       source_end{make_error(errc::buffer_full,
+                                             "capacity " + std::to_string(limit)
+                                               + " bytes")});
+      break;
+    }
     // A tethered window or a read-ahead limit holds the source back.
     auto room = ctl->wait_for_room(total);
     if (room == 0)
       break;
+    room = std::min(room, limit - total);
     if (!current || filled == current->capacity()) {
       current.reset();
       try {
@@ -97,7 +123,8 @@ void read_source(work& w) {
       } catch (const std::bad_alloc&) {
         caf::anon_send(transfer,
                        source_end{make_error(errc::resource_exhausted,
-                                             "no memory for a chunk")});
+                                             "no memory for a chunk at offset "
+                                               + std::to_string(total))});
         break;
       }
       filled = 0;
@@ -120,7 +147,9 @@ void read_source(work& w) {
       if (auto ec = file->append(buf, res.size)) {
         caf::anon_send(transfer,
                        source_end{make_error(errc::io_error,
-                                             "writing the stream file: "
+                                             "writing the stream file at "
+                                             "offset "
+                                               + std::to_string(total) + ": "
                                                + ec.message())});
         break;
       }

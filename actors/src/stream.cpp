@@ -1,5 +1,13 @@
 #include "asyncstream/stream.hpp"
 
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
@@ -21,8 +29,13 @@ namespace asyncstream {
 namespace detail {
 
 stream_core::~stream_core() {
-  if (control)
+  if (control) {
+    // After its actor system went, nothing may touch the actors: the
+    // system watch has shut them down already.
+    if (control->system_gone())
+      return;
     control->stop();
+  }
   caf::anon_send(transfer, shutdown_atom::value);
   caf::anon_send(monitor, shutdown_atom::value);
 }
@@ -53,14 +66,107 @@ caf::error file_error(const char* what, const std::string& path,
   return make_error(code, std::move(msg));
 }
 
-/// A new core with its shared pieces; no actor yet.
+// -- the system watch -------------------------------------------------------
+//
+// A stream must go before its actor system. One that outlives it would
+// otherwise hang `~actor_system()` forever (its actors never end) without a
+// word. So the stream's actors are hidden (the system does not wait for
+// them), and each actor system that has streams is watched: a functor
+// attached to its spawn server runs when `~actor_system()` shuts that
+// internal actor down, which it does right after every user actor is done
+// and before it stops the scheduler and waits for detached threads. Then
+// every stream of that system still alive is reported (stderr, once per
+// process) and shut down: its source and writer stopped, its actors told
+// to answer what is parked (`stream_gone`) and quit, and its handles from
+// then on fail with `stream_gone` without touching the actors.
+
+/// The live streams of one actor system.
+struct system_watch {
+  std::mutex mtx;
+  /// The cores registered and not destroyed yet.
+  std::unordered_set<stream_core*> cores;
+  /// The system's spawn server, to tell a new system at the same address.
+  caf::actor_addr spawn_serv;
+  bool gone = false;
+};
+
+std::mutex watches_mtx;
+std::unordered_map<caf::actor_system*, std::shared_ptr<system_watch>>
+  watches;
+std::atomic<bool> reported_outliving{false};
+
+/// The system went while `cores` still exist: report, then shut them down.
+void on_system_gone(caf::actor_system* sys,
+                    const std::shared_ptr<system_watch>& w) {
+  {
+    std::lock_guard<std::mutex> guard{watches_mtx};
+    auto i = watches.find(sys);
+    if (i != watches.end() && i->second == w)
+      watches.erase(i);
+  }
+  std::lock_guard<std::mutex> guard{w->mtx};
+  w->gone = true;
+  if (w->cores.empty())
+    return;
+  if (!reported_outliving.exchange(true))
+    std::fprintf(stderr,
+                 "asyncstream: %zu stream(s) outlive their caf::actor_system; "
+                 "destroy every stream, reader and writer before the "
+                 "actor_system (declare them after it). Shutting them down: "
+                 "their calls fail with stream_gone from now on.\n",
+                 w->cores.size());
+  for (auto* core : w->cores) {
+    // The actors answer what is parked and quit; the scheduler still runs
+    // (a transfer actor on its own thread runs there).
+    core->control->set_system_gone();
+    caf::anon_send(core->transfer, shutdown_atom::value);
+    caf::anon_send(core->monitor, shutdown_atom::value);
+  }
+}
+
+/// Returns the watch of `sys`, attaching it to the system on first use.
+std::shared_ptr<system_watch> watch_of(caf::actor_system& sys) {
+  auto& serv = sys.spawn_serv();
+  auto addr = caf::actor_cast<caf::actor_addr>(serv);
+  std::lock_guard<std::mutex> guard{watches_mtx};
+  auto& w = watches[&sys];
+  if (w && w->spawn_serv == addr)
+    return w;
+  // First stream of this system (or a new system at the address of one
+  // whose shutdown was never seen).
+  w = std::make_shared<system_watch>();
+  w->spawn_serv = addr;
+  if (auto* ptr = caf::actor_cast<caf::abstract_actor*>(serv))
+    ptr->attach_functor([sys = &sys, w = std::weak_ptr<system_watch>{w}] {
+      if (auto sw = w.lock())
+        on_system_gone(sys, sw);
+    });
+  return w;
+}
+
+/// A new core with its shared pieces; no actor yet. It is registered with
+/// its system's watch until it is destroyed.
 std::shared_ptr<stream_core> make_core(caf::actor_system& sys,
                                        const stream_options& opts) {
-  auto core = std::make_shared<stream_core>();
+  auto w = watch_of(sys);
+  auto* raw = new stream_core;
+  std::shared_ptr<stream_core> core{raw, [w](stream_core* ptr) {
+                                      {
+                                        std::lock_guard<std::mutex> guard{
+                                          w->mtx};
+                                        w->cores.erase(ptr);
+                                      }
+                                      delete ptr;
+                                    }};
   core->sys = &sys;
   core->options = opts;
   core->control = std::make_shared<source_control>();
   core->counters = std::make_shared<stream_counters>();
+  std::lock_guard<std::mutex> guard{w->mtx};
+  if (w->gone)
+    core->control->set_system_gone(); // made during the system's shutdown
+  else
+    w->cores.insert(raw);
   return core;
 }
 
@@ -98,8 +204,7 @@ caf::expected<stream> make_stream(caf::actor_system& sys, source src,
                                     opts.file->map_window,
                                     opts.file->cached_windows);
     if (!core->file)
-      return file_error("cannot create the stream file", opts.file->path,
-                        ec);
+      return file_error("creating the stream file", opts.file->path, ec);
     cfg.file = core->file;
   }
   bool pulled = true;
@@ -107,8 +212,7 @@ caf::expected<stream> make_stream(caf::actor_system& sys, source src,
     cfg.complete_body = slice{buf->bytes, 0, buf->size};
     if (core->file) {
       if (auto ec = core->file->append(buf->bytes->data(), buf->size))
-        return file_error("cannot write the stream file", opts.file->path,
-                          ec);
+        return file_error("writing the stream file", opts.file->path, ec);
     }
     pulled = false;
   } else if (std::holds_alternative<source::push_source>(src.get())) {
@@ -140,7 +244,7 @@ caf::expected<stream> reopen_stream(caf::actor_system& sys,
   auto file = file_store::open_readonly(path, ec, settings.map_window,
                                         settings.cached_windows);
   if (!file)
-    return file_error("cannot open the stream file", path, ec);
+    return file_error("opening the stream file", path, ec);
   settings.path = path;
   opts.file = settings;
   opts.read_ahead.reset(); // there is no source to hold back
@@ -159,6 +263,26 @@ caf::expected<stream> reopen_stream(caf::actor_system& sys,
 } // namespace
 
 } // namespace detail
+
+namespace {
+
+/// The error of every call on a stream whose actor system went first.
+caf::error system_gone_error() {
+  return make_error(errc::stream_gone,
+                    "the stream's actor system is gone: destroy streams and "
+                    "readers before it");
+}
+
+/// Returns why a call on `core` cannot reach the actors, if so.
+caf::error unreachable(const std::shared_ptr<detail::stream_core>& core) {
+  if (!core)
+    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (core->control && core->control->system_gone())
+    return system_gone_error();
+  return {};
+}
+
+} // namespace
 
 caf::expected<stream> stream::make(caf::actor_system& sys, source src,
                                    stream_options opts) {
@@ -183,15 +307,15 @@ caf::expected<stream> stream::reopen(caf::actor_system& sys,
 
 caf::expected<blocking_reader>
 stream::open_reader(reader_options opts) const {
-  if (!core_)
-    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (auto err = unreachable(core_))
+    return err;
   return detail::open_blocking_reader(core_, std::nullopt, opts);
 }
 
 caf::expected<blocking_reader>
 stream::open_reader(caf::timespan timeout, reader_options opts) const {
-  if (!core_)
-    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (auto err = unreachable(core_))
+    return err;
   return detail::open_blocking_reader(core_, timeout, opts);
 }
 
@@ -201,8 +325,8 @@ stream_writer make_writer(std::shared_ptr<stream_core> core);
 } // namespace detail
 
 caf::expected<stream_writer> stream::writer() const {
-  if (!core_)
-    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (auto err = unreachable(core_))
+    return err;
   if (!core_->writer_available.exchange(false))
     return make_error(errc::invalid_argument,
                       "not a pushed stream, or its writer was taken");
@@ -235,16 +359,16 @@ stream_stats stream::stats() const {
 }
 
 caf::expected<stream_status> stream::status() const {
-  if (!core_)
-    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (auto err = unreachable(core_))
+    return err;
   detail::blocking_client client{*core_->sys};
   return client.call<stream_status>(core_->transfer, std::nullopt,
                                     status_atom::value);
 }
 
 caf::expected<std::uint64_t> stream::wait() const {
-  if (!core_)
-    return make_error(errc::invalid_argument, "invalid stream handle");
+  if (auto err = unreachable(core_))
+    return err;
   detail::blocking_client client{*core_->sys};
   auto st = client.call<stream_status>(core_->transfer, std::nullopt,
                                        wait_atom::value);
@@ -267,7 +391,7 @@ caf::error stream::remove() {
     return {};
   std::lock_guard<std::mutex> guard{core_->close_mtx};
   if (auto ec = core_->file->remove())
-    return detail::file_error("cannot delete the stream file",
+    return detail::file_error("deleting the stream file",
                               core_->file->path(), ec);
   return {};
 }
@@ -293,6 +417,10 @@ caf::error stream::shutdown(caf::error err) {
   std::lock_guard<std::mutex> guard{core.close_mtx};
   if (core.close_result)
     return *core.close_result;
+  if (core.control->system_gone()) {
+    core.close_result = system_gone_error();
+    return *core.close_result;
+  }
   if (core.aborted.load()) {
     core.close_result = make_error(errc::canceled);
     return *core.close_result;
@@ -314,7 +442,13 @@ caf::error stream::shutdown(caf::error err) {
   caf::error result;
   if (!zero) {
     result = std::move(zero.error());
+    caf::anon_send(core.transfer, close_atom::value);
   } else {
+    // Stop the source first, then ask: close() returns what status() says
+    // from now on (`closed` for a stream stopped before its end, its own
+    // end or error otherwise). Both messages come from this thread, so the
+    // transfer actor handles the close before the question.
+    caf::anon_send(core.transfer, close_atom::value);
     auto st = client.call<stream_status>(core.transfer, std::nullopt,
                                          status_atom::value);
     if (!st)
@@ -322,19 +456,18 @@ caf::error stream::shutdown(caf::error err) {
     else
       result = std::move(st->error);
   }
-  caf::anon_send(core.transfer, close_atom::value);
   core.control->stop();
   core.close_result = result;
   return result;
 }
 
 void stream::release() {
-  if (core_)
+  if (!unreachable(core_))
     caf::anon_send(core_->transfer, release_atom::value);
 }
 
 void stream::abort() {
-  if (!core_)
+  if (unreachable(core_))
     return;
   auto& core = *core_;
   if (core.aborted.exchange(true))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -14,6 +15,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "asyncstream/body_index.hpp"
@@ -61,6 +64,16 @@ struct transfer_state {
   std::deque<std::uint64_t> closed_order;
   std::unordered_set<std::uint64_t> closed_readers;
   static constexpr std::size_t max_closed_remembered = 256;
+  /// Maximum lag (tethered): readers cut loose for good (untethered until
+  /// they close), and the hold being timed: while the window is full, the
+  /// slowest tether `lag_pos` holds the producer; `lag_gen` names the timer
+  /// of the current hold (a new hold or a moved tether starts a new one).
+  std::unordered_set<std::uint64_t> cut_loose;
+  bool lag_armed = false;
+  std::uint64_t lag_pos = 0;
+  std::uint64_t lag_gen = 0;
+  /// Sends `lag_atom, gen` to the actor after `max_lag` (set by the host).
+  std::function<void(std::uint64_t)> start_lag_timer;
   /// Demand-driven reading: one past the furthest byte any reader asked for,
   /// and whether the limit was lifted.
   std::uint64_t furthest = 0;
@@ -80,13 +93,22 @@ struct transfer_state {
     res.offset = offset;
     ready = true;
     if (aborted) {
-      res.error = make_error(errc::canceled);
+      res.error = make_error(errc::canceled, "read canceled");
       return res;
     }
-    if (max_size == 0)
-      return res;
     if (offset < kept) {
       res.error = make_data_loss(offset, kept);
+      return res;
+    }
+    if (max_size == 0) {
+      // Never waits; at or past the final offset it tells what a read there
+      // would get: the pending error, or the end.
+      if (final && offset >= body.size()) {
+        if (final_error)
+          res.error = final_error;
+        else
+          res.end = true;
+      }
       return res;
     }
     auto want = static_cast<std::size_t>(
@@ -137,6 +159,7 @@ struct transfer_state {
   /// store each, none for a reader (the hot path of a batch of bytes is one
   /// store of the size).
   void publish() {
+    check_lag();
     if (!counters)
       return;
     auto size = body.size();
@@ -155,6 +178,49 @@ struct transfer_state {
     }
     if (final)
       counters->publish_final(final_error); // once; after the size
+  }
+
+  /// Maximum lag: starts timing a hold of the producer when the window
+  /// fills (or its holder changes), stops when it empties. Called after
+  /// every message that may change the body, the tethers or the end.
+  void check_lag() {
+    if (!options.max_lag || !tethered())
+      return;
+    bool held = false;
+    std::uint64_t pos = 0;
+    if (!final && !positions.empty()) {
+      pos = *positions.begin();
+      held = pos <= body.size() && body.size() - pos >= *options.retention;
+    }
+    if (held == lag_armed && (!held || pos == lag_pos))
+      return; // the same hold goes on (or none)
+    ++lag_gen;
+    lag_armed = held;
+    lag_pos = pos;
+    if (held && start_lag_timer)
+      start_lag_timer(lag_gen);
+  }
+
+  /// Maximum lag: the timer `gen` ran out. If its hold lasted all along,
+  /// the readers at the slowest tether are cut loose: untethered for good.
+  void on_lag(std::uint64_t gen) {
+    if (gen != lag_gen || !lag_armed)
+      return;
+    std::vector<std::uint64_t> stuck;
+    for (auto& [id, it] : reader_pos)
+      if (*it == lag_pos)
+        stuck.push_back(id);
+    for (auto id : stuck) {
+      cut_loose.insert(id);
+      auto i = reader_pos.find(id);
+      positions.erase(i->second);
+      reader_pos.erase(i);
+    }
+    lag_armed = false;
+    ++lag_gen;
+    trim();
+    update_credit();
+    check_lag(); // the next slowest reader may hold the producer now
   }
 
   /// Answers every parked request whose bytes now exist.
@@ -271,7 +337,7 @@ struct transfer_state {
   /// the oldest kept byte counts as that byte: those bytes are gone (the
   /// reader gets `data_loss`) and must not hold the producer back.
   void track(std::uint64_t reader, std::uint64_t offset) {
-    if (!tethered())
+    if (!tethered() || cut_loose.count(reader) != 0)
       return;
     offset = std::max(offset, kept);
     auto i = reader_pos.find(reader);
@@ -291,7 +357,7 @@ struct transfer_state {
   /// it there) and returns that position; returns `offset` untouched on a
   /// stream without a tethered window.
   std::uint64_t tether(std::uint64_t reader, std::uint64_t offset) {
-    if (!tethered())
+    if (!tethered() || cut_loose.count(reader) != 0)
       return offset;
     track(reader, offset);
     return std::max(offset, kept);
@@ -315,6 +381,7 @@ struct transfer_state {
 
   /// Tethered: `reader` no longer holds the window back.
   void untrack(std::uint64_t reader) {
+    cut_loose.erase(reader);
     auto i = reader_pos.find(reader);
     if (i == reader_pos.end())
       return;
@@ -356,7 +423,7 @@ struct transfer_state {
     pending.take_all([](auto&& e) {
       slice_result res;
       res.offset = e.offset;
-      res.error = make_error(errc::canceled);
+      res.error = make_error(errc::canceled, "read canceled");
       e.payload.deliver(std::move(res));
     });
     auto st = status();
@@ -432,6 +499,19 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
                                                 std::shared_ptr<transfer_state>
                                                   ptr) {
   auto* sp = ptr.get();
+  if (sp->options.max_lag && sp->tethered()) {
+    auto hdl = caf::actor_cast<transfer_actor>(self);
+    auto lag = *sp->options.max_lag;
+    // Weak: the state must not keep its own actor alive.
+    sp->start_lag_timer = [weak = caf::actor_cast<caf::weak_actor_ptr>(hdl),
+                           lag](std::uint64_t gen) {
+      if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+        caf::delayed_anon_send(caf::actor_cast<transfer_actor>(strong), lag,
+                               lag_atom::value, gen);
+    };
+    sp->lag_armed = false;
+    sp->check_lag(); // a hold that began before the actor ran
+  }
   return {
     [self, sp, ptr](const slice_request& req) -> caf::result<slice_result> {
       auto& st = *sp;
@@ -496,6 +576,10 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
       return pos;
     },
     [sp](release_atom) { sp->release(); },
+    [sp](lag_atom, std::uint64_t gen) {
+      sp->on_lag(gen);
+      sp->publish();
+    },
     [sp](abort_atom) {
       sp->abort();
       sp->publish();
@@ -519,8 +603,10 @@ caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
                                                  transfer_config cfg) {
   try {
     auto state = make_state(std::move(cfg));
+    // Hidden: `~actor_system()` does not wait for it; a stream that
+    // outlives its system is shut down by the system watch (stream.cpp).
     if (!state->options.transfer_thread)
-      return sys.spawn([state](transfer_actor::pointer self) {
+      return sys.spawn<caf::hidden>([state](transfer_actor::pointer self) {
         return transfer_behavior(self, state);
       });
     auto hdl = detail::spawn_on_own_thread(

@@ -1,6 +1,7 @@
 #include "asyncstream/body_index.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace asyncstream {
 
@@ -8,6 +9,15 @@ void body_index::append(slice s) {
   if (s.empty())
     return;
   auto n = s.size();
+  // The offsets never wrap: bytes past 2^64 - 1 are not taken (the transfer
+  // actor's limit stops a source long before).
+  if (n > std::numeric_limits<std::uint64_t>::max() - size_) {
+    n = static_cast<std::size_t>(std::numeric_limits<std::uint64_t>::max()
+                                 - size_);
+    if (n == 0)
+      return;
+    s = s.subslice(0, n);
+  }
   if (!extents_.empty()) {
     auto& last = extents_.back().bytes;
     if (last.owner() == s.owner()
@@ -23,7 +33,8 @@ void body_index::append(slice s) {
 
 void body_index::skip(std::uint64_t n) {
   extents_.clear();
-  size_ += n;
+  auto max = std::numeric_limits<std::uint64_t>::max();
+  size_ = n > max - size_ ? max : size_ + n;
   begin_ = size_;
 }
 

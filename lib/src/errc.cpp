@@ -9,7 +9,7 @@ const char* describe(errc code) noexcept {
     case errc::invalid_argument:
       return "invalid argument";
     case errc::canceled:
-      return "stream aborted: read canceled";
+      return "stream aborted";
     case errc::closed:
       return "reader or stream closed";
     case errc::closing:
@@ -23,7 +23,7 @@ const char* describe(errc code) noexcept {
     case errc::timeout:
       return "timed out";
     case errc::io_error:
-      return "reading the source or the stream file failed";
+      return "I/O error";
     case errc::stream_gone:
       return "stream actors are gone";
     case errc::removing:

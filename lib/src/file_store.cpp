@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <limits>
 
 namespace asyncstream {
 
@@ -108,6 +109,12 @@ std::error_code file_store::append(const std::byte* data, std::size_t n) {
   if (read_only_)
     return std::make_error_code(std::errc::bad_file_descriptor);
   auto pos = size_.load(std::memory_order_relaxed);
+  // Offsets must fit off_t (and never wrap): a file past 2^63 bytes is
+  // "too large", not a negative offset.
+  constexpr auto max_off
+    = static_cast<std::uint64_t>(std::numeric_limits<off_t>::max());
+  if (pos > max_off || n > max_off - pos)
+    return std::make_error_code(std::errc::file_too_large);
   std::size_t done = 0;
   while (done < n) {
     auto res = ::pwrite(fd_, data + done, n - done,
@@ -163,7 +170,11 @@ chunk_ptr file_store::window(std::uint64_t index, std::error_code& ec) {
 std::size_t file_store::collect(std::uint64_t offset, std::size_t n,
                                 std::vector<slice>& out, std::error_code& ec) {
   ec.clear();
-  auto end = std::min<std::uint64_t>(offset + n, size());
+  // [offset, offset + n) clipped to the file, without `offset + n` wrapping.
+  auto file_size = size();
+  auto end = offset >= file_size
+               ? offset
+               : offset + std::min<std::uint64_t>(n, file_size - offset);
   auto first = out.size();
   std::size_t total = 0;
   for (auto pos = offset; pos < end;) {

@@ -19,7 +19,10 @@ enum class retention_policy {
   /// reaches them. The source is never held back.
   untethered,
   /// The source waits until the slowest reader has moved on: nothing is
-  /// lost. A reader counts from its first request until it is closed.
+  /// lost. A reader is tethered from the moment it opens, at its position,
+  /// until it is closed (or its owner actor terminates); only its ordinary
+  /// reads move its tether (see docs/storage.md, "What a tether is", and
+  /// `stream_options::max_lag`).
   tethered,
 };
 
@@ -72,6 +75,16 @@ struct stream_options {
 
   /// Untethered (drop on time) or tethered (hold the source back).
   retention_policy policy = retention_policy::untethered;
+
+  /// Tethered windows only: the longest a reader may hold the producer
+  /// back. The producer is held while the window is full (the stream holds
+  /// `retention` bytes past the slowest tether); once the readers at the
+  /// slowest tether have held it that long without moving, they are cut
+  /// loose: untethered for good (until they close), so the window moves on
+  /// and their later reads below the oldest kept byte get `data_loss`.
+  /// Every move of the slowest tether, and every new hold, starts the time
+  /// anew. None: a reader may hold the producer forever.
+  std::optional<caf::timespan> max_lag;
 
   /// Demand-driven reading: the source reads at most `read_ahead` bytes past
   /// the furthest byte any reader has asked for (a request's offset plus its

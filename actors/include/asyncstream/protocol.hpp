@@ -102,6 +102,7 @@ using wait_zero_atom = caf::atom_constant<caf::atom("as_wzero")>;
 using refuse_atom = caf::atom_constant<caf::atom("as_refuse")>;
 using count_atom = caf::atom_constant<caf::atom("as_count")>;
 using tether_atom = caf::atom_constant<caf::atom("as_tether")>;
+using lag_atom = caf::atom_constant<caf::atom("as_lag")>;
 
 // -- actor interfaces ---------------------------------------------------------
 
@@ -128,6 +129,9 @@ using transfer_actor = caf::typed_actor<
                   std::uint64_t /* offset */>::with<std::uint64_t>,
   // Lifts a demand-driven read-ahead limit for good.
   caf::reacts_to<release_atom>,
+  // Internal: the timer of a maximum lag (`stream_options::max_lag`), sent
+  // by the actor to itself.
+  caf::reacts_to<lag_atom, std::uint64_t>,
   // Fails every pending and later read with `canceled`, stops the source.
   caf::reacts_to<abort_atom>,
   // Graceful close: stops the source; the body stays readable.

@@ -9,10 +9,14 @@
 // `stream_options::chunk_size` (detail/chunk_sizer.hpp). It ends with one
 // `source_end`, unless `control` was stopped first (then it sends nothing
 // more). It owns the descriptor only if the source says so, and closes it
-// when it ends. With a stream file, each read is appended to the file
-// before it is published; a failed write ends the stream with `io_error` at
-// that byte. Running out of memory for a chunk ends it with
-// `resource_exhausted` there.
+// when it ends. Limits are exact: it never asks the source for a byte past
+// the capacity or the declared length (a pipe keeps what belongs to its
+// next reader); at a declared length it stops (the transfer actor ends the
+// stream), at a capacity it ends the stream with `buffer_full` unless the
+// source reported its end with its last bytes. With a stream file, each
+// read is appended to the file before it is published; a failed write ends
+// the stream with `io_error` at that byte. Running out of memory for a chunk
+// ends it with `resource_exhausted` there.
 //
 // Starting one is two steps, so that `stream::make` can fail at any point
 // without leaving anything behind: `start` creates the thread, which holds

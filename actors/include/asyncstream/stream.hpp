@@ -3,16 +3,23 @@
 //
 // Contract:
 // - `stream::make` spawns the actors in the given actor system; the stream
-//   must be destroyed (with all its readers) before that system.
+//   must be destroyed (with all its readers and its writer) before that
+//   system. The actors are hidden (`~actor_system()` does not wait for
+//   them); a stream that outlives its system is reported on stderr (once
+//   per process, with what to do) and shut down when the system shuts
+//   down, and from then on every call fails with `stream_gone`.
 // - Copies of a `stream` share one stream; readers keep it alive too. When
 //   the last handle and reader are gone the actors are shut down: parked
 //   requests are answered with `stream_gone`, the source is stopped.
 // - The blocking calls here (`open_reader`, `status`, `wait`, `close`) block
 //   the calling thread: call them from plain threads, never from inside an
 //   actor (use `async_reader` and the actor handles there).
-// - `close()` refuses new readers and returns once every reader is closed.
-//   `abort()` fails every pending and later read with `canceled` at once and
-//   stops the source. A second `close()` returns the first one's result.
+// - `close()` refuses new readers and returns once every reader is closed,
+//   then stops the source; it returns what `status()` says from then on:
+//   the stream's own end or error if its source had ended, else `closed`
+//   (the stream was stopped before its end). `abort()` fails every pending
+//   and later read with `canceled` at once and stops the source. A second
+//   `close()` returns the first one's result.
 // - `shutdown(err)` is `close()` with `err` for the refused readers;
 //   `remove()` is a shutdown with `removing` that then deletes the stream
 //   file. Slices readers still hold stay valid after either (mappings of a
@@ -129,7 +136,9 @@ public:
   caf::expected<std::uint64_t> wait() const;
 
   /// Graceful close: refuse new readers, wait for the open ones to close,
-  /// stop the source. Returns the stream's error, if any. Idempotent.
+  /// stop the source. Returns the stream's error afterwards, if any: its
+  /// own, or `closed` when the source had not ended (as `status()` then
+  /// says). Idempotent.
   caf::error close();
 
   /// Graceful close that refuses new readers with `err` (not `closing`):

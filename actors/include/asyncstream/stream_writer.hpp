@@ -7,23 +7,54 @@
 //   publishes them at once (one `next_slice` to the transfer actor per chunk
 //   touched); `write(slice)` and `write(shared buffer)` hand bytes over
 //   without copying. Chunks grow from 4-16 KiB to `chunk_size`
-//   (detail/chunk_sizer.hpp), so a small stream holds a few KiB. Readers may be opened at any time, also after close,
-//   and each sees the whole stream.
+//   (detail/chunk_sizer.hpp), so a small stream holds a few KiB. Readers
+//   may be opened at any time, also after close, and each sees the whole
+//   stream.
 // - Thread-safe: one mutex orders the writes of several threads; the bytes
 //   of one call stay contiguous in the stream.
 // - With a tethered retention window a write blocks while the stream holds
 //   a window's worth past the slowest reader (it holds the mutex meanwhile;
-//   `abort()` on the stream releases it with `canceled`).
-// - `close()` ends the stream after the bytes written; `close_with_error`
-//   fails it there (readers see the error at that byte). Writing after
-//   either fails with `errc::closed`; so does writing after `abort()` or
-//   after a capacity or declared length ended the stream. A writer destroyed
-//   without a close fails the stream with `unexpected_end`, so a cut-off
-//   stream never looks complete.
+//   `abort()` on the stream releases it with `canceled`, and a reader that
+//   lags more than `stream_options::max_lag` is cut loose).
+// - Limits are exact: no byte past the capacity or the declared length is
+//   accepted. A write that crosses the limit writes the bytes up to it and
+//   returns the limit's error: `buffer_full` at a capacity (the stream
+//   fails there with `buffer_full`), `closed` at a declared length (the
+//   stream is complete there). A write that ends exactly at the declared
+//   length completes the stream; one that ends exactly at the capacity does
+//   not (`close()` then ends it cleanly). `written()` never exceeds the
+//   limit.
+// - Every call answers deterministically, from the writer's own state and
+//   the stream's state when the call begins, whatever the timing of the
+//   stream's actors. Once the writer takes no more bytes, every `write` and
+//   `close_with_error` returns the same refusal:
+//   - after `close()` or `close_with_error()`: `closed`;
+//   - after a declared length or a capacity was reached: `closed` (only the
+//     write that crossed a capacity returned `buffer_full`);
+//   - after `stream::abort()`: `canceled` (the stream's own error, which
+//     every reader gets too: a producer can tell an abort from a close);
+//   - after the stream's owner closed it (`stream::close()`, `shutdown()`,
+//     `remove()`) before the writer did: `closed`;
+//   - after the stream file refused bytes (full disk) or no memory was left
+//     for a chunk: that error (`io_error`, `resource_exhausted`);
+//   - after the stream's actor system went: `stream_gone`.
+// - `close()` ends the stream after the bytes written and returns none;
+//   `close_with_error(err)` fails it there (readers see `err` at that byte)
+//   and returns none. `close()` called again, or after the writer stopped
+//   taking bytes, changes nothing and returns how the stream ended where
+//   the writer left it: none when it ended cleanly (a close, the declared
+//   length), else its error (`buffer_full`, `canceled`, the file or memory
+//   error, the error given to `close_with_error`, `closed` when the
+//   stream's owner closed it).
+// - A writer destroyed (or assigned over) without a close fails the stream
+//   with `unexpected_end`, so a cut-off stream never looks complete.
+// - A moved-from writer answers every call with `invalid_argument`;
+//   `written()` is 0.
 // - File-backed streams: each write goes to the stream file (pwrite(2), in
 //   the calling thread) before it is published. If the file refuses bytes
-//   (a full disk), that write and every later call fail with `io_error` and
-//   readers see the same error at the first byte that did not reach it.
+//   (a full disk), that write and every later call fail with `io_error`
+//   ("writing the stream file at offset N: ...") and readers see the same
+//   error at the first byte that did not reach it.
 // - Out of memory for a chunk, a write returns `resource_exhausted` (it
 //   never throws `std::bad_alloc`); the stream fails with that error after
 //   the bytes published so far, and every later call returns it too.
@@ -49,22 +80,25 @@ public:
   stream_writer& operator=(stream_writer&&) noexcept;
   ~stream_writer();
 
-  /// Copies `n` bytes at `data` to the end of the stream.
+  /// Copies `n` bytes at `data` to the end of the stream (at most up to
+  /// its limit; see the contract for the answers).
   caf::error write(const void* data, std::size_t n);
 
   /// Appends the bytes of `s` without copying them.
   caf::error write(slice s);
 
-  /// Appends a shared buffer without copying it.
+  /// Appends a shared buffer without copying it (null: `invalid_argument`).
   caf::error write(std::shared_ptr<const std::string> bytes);
 
-  /// Ends the stream after the bytes written so far. Idempotent.
+  /// Ends the stream after the bytes written so far. Idempotent: later
+  /// calls return how the stream ended (none when cleanly).
   caf::error close();
 
-  /// Fails the stream with `err` after the bytes written so far.
+  /// Fails the stream with `err` after the bytes written so far; once the
+  /// writer takes no more bytes it returns the refusal a write would.
   caf::error close_with_error(caf::error err);
 
-  /// Returns how many bytes were written.
+  /// Returns how many bytes the stream took (never more than its limit).
   std::uint64_t written() const noexcept;
 
   /// @private

@@ -8,7 +8,8 @@
 // k slices returned. Adjacent appends into the same chunk merge into one
 // extent, so a chunk filled by many small reads still costs one index entry.
 // Dropping bytes releases the index's share of their chunks; slices handed
-// out earlier keep theirs.
+// out earlier keep theirs. Offsets never wrap: the body stops growing at
+// 2^64 - 1 bytes.
 #pragma once
 
 #include <cstddef>

@@ -17,7 +17,8 @@ enum class errc : std::uint8_t {
   none = 0,
   /// A caller passed a negative offset, an unknown `whence` or similar.
   invalid_argument,
-  /// The stream was aborted; every pending and later read fails with this.
+  /// The stream was aborted; every pending and later read (and write)
+  /// fails with this.
   canceled,
   /// The reader (or the stream) was closed by its owner.
   closed,
@@ -31,8 +32,10 @@ enum class errc : std::uint8_t {
   data_loss,
   /// Waiting for a reader slot (or another bounded wait) timed out.
   timeout,
-  /// Reading the source, or writing or mapping the stream file, failed (the
-  /// context names the system error).
+  /// An I/O operation failed; the context names which one ("reading the
+  /// source", "creating the stream file PATH", "writing the stream file at
+  /// offset N", "mapping the stream file at offset N", ...) and the system
+  /// error.
   io_error,
   /// The stream's actors are gone (the stream was shut down).
   stream_gone,

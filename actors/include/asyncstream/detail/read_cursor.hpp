@@ -3,19 +3,58 @@
 // Contract: owned by one reader, not thread-safe, no CAF calls. The held
 // slices always start at the position; reads are served from them until
 // they run out, so one `slice_result` serves many reads. Holding slices
-// copies no bytes (they share the stream's chunks).
+// copies no bytes (they share the stream's chunks). An error an answer
+// reported at an offset is remembered there, so a read (of any size, zero
+// included) at that offset returns it without asking again.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "asyncstream/protocol.hpp"
 
 namespace asyncstream::detail {
+
+/// Outcome of `seek_target`.
+enum class seek_check {
+  /// The target is a valid position.
+  ok,
+  /// The target would be below offset 0.
+  negative,
+  /// The target would be past the largest position, 2^63 - 1 (positions
+  /// must fit the `std::int64_t` offsets of `seek`, `read_at`, `wait_for`).
+  too_far,
+};
+
+/// The largest position a reader may take.
+constexpr std::uint64_t max_position
+  = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+
+/// Computes `base + offset` without overflow for every pair of values
+/// (`base` may be any unsigned 64-bit number, `offset` any signed one).
+inline seek_check seek_target(std::uint64_t base, std::int64_t offset,
+                              std::uint64_t& out) noexcept {
+  if (offset >= 0) {
+    auto forward = static_cast<std::uint64_t>(offset);
+    if (base > max_position || forward > max_position - base)
+      return seek_check::too_far;
+    out = base + forward;
+    return seek_check::ok;
+  }
+  // |offset| without negating INT64_MIN.
+  auto back = static_cast<std::uint64_t>(-(offset + 1)) + 1;
+  if (back > base)
+    return seek_check::negative;
+  out = base - back;
+  return out > max_position ? seek_check::too_far : seek_check::ok;
+}
 
 class read_cursor {
 public:
@@ -33,7 +72,25 @@ public:
   bool at_end() const noexcept {
     if (held_size_ > 0)
       return false;
-    return (end_at_ && *end_at_ <= pos_) || (empty_from_ && *empty_from_ <= pos_);
+    return (end_at_ && *end_at_ <= pos_)
+           || (empty_from_ && *empty_from_ <= pos_);
+  }
+
+  /// Returns the error a read at the position gets, if an answer already
+  /// said so (null otherwise, and while bytes are held there).
+  const caf::error* error_here() const noexcept {
+    if (held_size_ > 0 || !error_at_ || error_at_->first != pos_)
+      return nullptr;
+    return &error_at_->second;
+  }
+
+  /// Remembers that a read at `offset` gets `err` (a stream error at its
+  /// byte, or `data_loss` below the window); forgets it when `err` is empty.
+  void set_error_at(std::uint64_t offset, caf::error err) {
+    if (err)
+      error_at_.emplace(offset, std::move(err));
+    else
+      error_at_.reset();
   }
 
   /// Returns the final length, if an answer told it.
@@ -60,6 +117,8 @@ public:
       end_at_ = res.offset + res.size;
     else if (res.end && (!empty_from_ || res.offset < *empty_from_))
       empty_from_ = res.offset;
+    if (res.error)
+      error_at_.emplace(res.offset + res.size, res.error);
     if (res.offset != pos_ + held_size_ || res.size == 0)
       return;
     for (auto& s : res.slices)
@@ -123,6 +182,7 @@ private:
   std::uint64_t held_size_ = 0;
   std::optional<std::uint64_t> end_at_;
   std::optional<std::uint64_t> empty_from_;
+  std::optional<std::pair<std::uint64_t, caf::error>> error_at_;
 };
 
 } // namespace asyncstream::detail

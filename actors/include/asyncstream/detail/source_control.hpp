@@ -43,6 +43,19 @@ public:
     return stopped_.load(std::memory_order_acquire);
   }
 
+  /// Marks the stream's actor system as gone (it shut down while the
+  /// stream still existed), then stops: from now on nothing may send to the
+  /// stream's actors.
+  void set_system_gone() noexcept {
+    system_gone_.store(true, std::memory_order_release);
+    stop();
+  }
+
+  /// Returns whether the stream's actor system is gone.
+  bool system_gone() const noexcept {
+    return system_gone_.load(std::memory_order_acquire);
+  }
+
   /// Returns the stop descriptor, -1 unless `open_fd()` succeeded.
   int fd() const noexcept {
     return fd_;
@@ -63,6 +76,7 @@ public:
 private:
   int fd_ = -1;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> system_gone_{false};
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::uint64_t allowed_ = std::numeric_limits<std::uint64_t>::max();
