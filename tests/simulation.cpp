@@ -15,6 +15,7 @@
 #include "simulation.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <exception>
@@ -130,6 +131,8 @@ struct config {
   std::optional<std::uint64_t> declared;
   std::optional<std::uint64_t> retention;
   bool tethered = false;
+  /// Tethered only: `stream_options::max_lag` in milliseconds.
+  std::optional<std::uint64_t> max_lag_ms;
   std::optional<std::uint64_t> read_ahead;
   std::size_t max_readers = 100;
   /// The bytes the source has before it finishes.
@@ -160,6 +163,8 @@ struct config {
         << ", retention=" << opt(retention);
     if (retention)
       out << (tethered ? " tethered" : " untethered");
+    if (max_lag_ms)
+      out << " max_lag=" << *max_lag_ms << "ms";
     out << ", read_ahead=" << opt(read_ahead) << ", max_readers=" << max_readers
         << ", source has " << source_len << " bytes then "
         << (how == ending::end    ? "ends"
@@ -216,6 +221,8 @@ config make_config(std::uint64_t seed) {
   if (rng.chance(2, 5)) {
     c.retention = rng.range(1, std::max<std::uint64_t>(1, c.source_len / 2));
     c.tethered = rng.chance(1, 2);
+    if (c.tethered && rng.chance(1, 2))
+      c.max_lag_ms = rng.range(1, 1000);
   }
   if (rng.chance(3, 10))
     c.read_ahead = rng.range(0, std::max<std::uint64_t>(1, c.source_len / 3));
@@ -250,6 +257,8 @@ stream_options to_options(const config& c, std::uint64_t seed) {
   opts.policy = c.tethered ? retention_policy::tethered
                            : retention_policy::untethered;
   opts.read_ahead = c.read_ahead;
+  if (c.max_lag_ms)
+    opts.max_lag = std::chrono::milliseconds{*c.max_lag_ms};
   opts.max_readers = c.max_readers;
   opts.transfer_thread = false;
   if (c.file) {
@@ -396,8 +405,11 @@ struct reader {
   rstate state = rstate::idle;
   /// The client's reading position (ordinary reads).
   std::uint64_t pos = 0;
-  /// The kernel's tether of this reader, as the model knows it.
+  /// The kernel's tether of this reader, as the model knows it (change it
+  /// through `simulator::set_tether`).
   std::optional<std::uint64_t> tether;
+  /// `max_lag` cut it loose: never tethered again until it closes.
+  bool cut_loose = false;
   std::vector<request> outstanding;
   /// An end-relative seek waits for the stream's final length.
   std::optional<std::int64_t> end_seek;
@@ -451,7 +463,7 @@ caf::behavior ops_fun(caf::event_based_actor* self, simulator* sim);
 /// or a capacity writes up to it and returns `closed` or `buffer_full`) and
 /// the refusal each call returns once the writer takes no more bytes. Off:
 /// only that writes after a close or a stop fail.
-constexpr bool check_writer_contract = false;
+constexpr bool check_writer_contract = true;
 
 // -- the simulator
 // -------------------------------------------------------------
@@ -742,11 +754,15 @@ private:
         break;
   }
 
-  void quiesce() {
+  void run_all() {
     std::size_t guard = 0;
     while (run_one())
       if (++guard > 200000)
         throw violation{"livelock: 200000 messages without quiescence"};
+  }
+
+  void quiesce() {
+    run_all();
     check_quiet();
   }
 
@@ -1016,8 +1032,8 @@ private:
     if (!r.cancel_sent) {
       if (cfg_.read_ahead)
         expected_furthest_ = std::max(expected_furthest_, sat_add(offset, max));
-      if (cfg_.tethered && kind == req_kind::read && max > 0)
-        r.tether = offset; // max(offset, oldest): corrected by a data_loss
+      if (cfg_.tethered && kind == req_kind::read && max > 0 && !r.cut_loose)
+        set_tether(r, offset); // max(offset, oldest): corrected by data_loss
     }
     r.outstanding.push_back(q);
   }
@@ -1044,7 +1060,7 @@ private:
     if (!monitor_first)
       send_monitor(r, close_atom::value, r.id);
     r.cancel_sent = true;
-    r.tether.reset();
+    set_tether(r, std::nullopt);
     r.state = rstate::closed;
   }
 
@@ -1155,7 +1171,7 @@ private:
   /// One random operation of reader `r`.
   void reader_action(reader& r) {
     if (r.state == rstate::dead) {
-      if (r.granted && r.dead_settled && rng_.chance(1, 4)) {
+      if (r.granted && r.dead_settled && rng_.chance(1, 20)) {
         // A request under the id of a reader whose owner died (its open was
         // granted, so the monitor closed it at the transfer actor too): it
         // must neither stay parked nor tether the reader again.
@@ -1237,6 +1253,90 @@ private:
     }
   }
 
+  // -- maximum lag -------------------------------------------------------------
+
+  /// Changes the model's tether of `r`. With `max_lag`, notes whether the
+  /// change may have restarted the transfer actor's timing of a hold.
+  void set_tether(reader& r, std::optional<std::uint64_t> value) {
+    if (cfg_.max_lag_ms && hold_held_
+        && (r.tether == hold_pos_ || (value && *value <= hold_pos_)))
+      hold_touched_ = true;
+    r.tether = value;
+  }
+
+  /// The hold the transfer actor times: while not final, the window is full
+  /// past the slowest tether.
+  std::pair<bool, std::uint64_t> current_hold() const {
+    std::optional<std::uint64_t> slowest;
+    for (auto& r : readers_)
+      if (r.tether && (!slowest || *r.tether < *slowest))
+        slowest = r.tether;
+    if (ref_.final || !slowest)
+      return {false, 0};
+    auto size = ref_.size;
+    bool held = *slowest <= size && size - *slowest >= *cfg_.retention;
+    return {held, held ? *slowest : 0};
+  }
+
+  /// At rest: when did the current hold begin? Exactly now if it changed;
+  /// somewhere between its old start and now if a tether touched it.
+  void update_hold() {
+    if (!cfg_.max_lag_ms)
+      return;
+    auto [held, pos] = current_hold();
+    if (held != hold_held_ || pos != hold_pos_) {
+      hold_held_ = held;
+      hold_pos_ = pos;
+      hold_since_earliest_ = clock_;
+      hold_since_latest_ = clock_;
+    } else if (hold_touched_) {
+      hold_since_latest_ = clock_;
+    }
+    hold_touched_ = false;
+  }
+
+  /// Time passes (the test coordinator's clock): a hold of `max_lag` cuts
+  /// its readers loose. Advances only by amounts whose outcome the model
+  /// knows: before the earliest the hold may have begun plus `max_lag`, or
+  /// past the latest.
+  void time_passes() {
+    quiesce();
+    auto lag = static_cast<std::uint64_t>(
+      std::chrono::nanoseconds{std::chrono::milliseconds{*cfg_.max_lag_ms}}
+        .count());
+    std::uint64_t d = 0;
+    bool fire = false;
+    if (hold_held_) {
+      auto may = hold_since_earliest_ + lag;
+      auto must = hold_since_latest_ + lag;
+      if (may > clock_ + 1 && rng_.chance(1, 2)) {
+        d = rng_.range(1, may - clock_ - 1);
+      } else {
+        d = (must > clock_ ? must - clock_ : 1) + rng_.below(lag);
+        fire = true;
+      }
+    } else {
+      d = rng_.range(1, 2 * lag);
+    }
+    clock_ += d;
+    ++step_;
+    log("time passes: " + std::to_string(d) + " ns"
+        + (fire ? ", the hold at " + num(hold_pos_) + " lasted max_lag" : ""));
+    count(fire ? "max_lag cuts" : "time steps");
+    fix_->sched().advance_time(caf::timespan{static_cast<std::int64_t>(d)});
+    run_all();
+    if (fire) {
+      for (auto& r : readers_) {
+        if (r.tether == hold_pos_ && !r.cut_loose) {
+          log("r" + std::to_string(r.index) + ": cut loose (max_lag)");
+          r.cut_loose = true;
+          set_tether(r, std::nullopt);
+        }
+      }
+    }
+    check_quiet();
+  }
+
   // -- stream operations ------------------------------------------------------
 
   void start_close(errc why) {
@@ -1308,6 +1408,8 @@ private:
       reader_action(readers_[rng_.below(readers_.size())]);
     } else if (op < 64) {
       stream_action();
+    } else if (op < 67 && cfg_.max_lag_ms) {
+      time_passes();
     } else if (op < 93) {
       run_some(static_cast<std::size_t>(rng_.range(1, 6)));
     } else {
@@ -1386,6 +1488,15 @@ private:
         quiesce();
         break;
       }
+      if (!acted && fix_->jobs() == 0 && cfg_.max_lag_ms && hold_held_
+          && !lag_tried_) {
+        // A reader holds the producer: max_lag cuts it loose in time.
+        lag_tried_ = true;
+        time_passes();
+        continue;
+      }
+      if (acted)
+        lag_tried_ = false;
       if (!acted && fix_->jobs() == 0) {
         // An end seek on a tethered stream waits for bytes its own tether
         // holds back (by design: only reads move a tether): the client
@@ -1624,6 +1735,7 @@ private:
     }
     if (close_started_ && !close_result_ && open == 0 && !aborted_)
       throw violation{"close() still waits with no reader open"};
+    update_hold();
   }
 
   void final_checks() {
@@ -1708,8 +1820,8 @@ private:
           fail(what + ": a tethered reader lost bytes at or above its tether "
                + num(*q.tether_before));
         if (cfg_.tethered && q.kind == req_kind::read && q.max > 0
-            && !r.cancel_sent)
-          r.tether = range->oldest; // track() clamps to the oldest kept
+            && !r.cancel_sent && !r.cut_loose)
+          set_tether(r, range->oldest); // track() clamps to the oldest kept
         return;
       }
       case errc::closed:
@@ -1758,6 +1870,14 @@ private:
   writer_model wm_;
   // The model of the kernel's flow control.
   std::uint64_t expected_furthest_ = 0;
+  // Maximum lag: the test clock (ns) and the hold the transfer actor times.
+  std::uint64_t clock_ = 0;
+  bool hold_held_ = false;
+  std::uint64_t hold_pos_ = 0;
+  std::uint64_t hold_since_earliest_ = 0;
+  std::uint64_t hold_since_latest_ = 0;
+  bool hold_touched_ = false;
+  bool lag_tried_ = false;
   bool released_ = false;
   // Stream operations.
   bool aborted_ = false;
@@ -1929,7 +2049,7 @@ void simulator::on_u64(std::size_t idx, std::uint64_t x) {
              + std::to_string(st.oldest));
         return;
       }
-      r.tether = x;
+      set_tether(r, x);
     } else if (x != r.tether_sent_pos) {
       fail("r" + std::to_string(idx)
            + ": tether_atom on a stream without "
@@ -2020,7 +2140,7 @@ void simulator::on_dead(std::size_t idx) {
       + std::to_string(r.outstanding.size()) + " requests unanswered)");
   r.state = rstate::dead;
   r.outstanding.clear(); // their answers have nobody to go to
-  r.tether.reset();      // the monitor cancels the reader
+  set_tether(r, std::nullopt); // the monitor cancels the reader
   r.end_seek.reset();
 }
 
