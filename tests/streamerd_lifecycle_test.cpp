@@ -272,6 +272,11 @@ TEST_CASE("download: the client leaves while queued for a reader slot") {
   queued.pipe->end();
   CHECK(h.run_until([&] { return queued.gone(); }));
   CHECK(h.ctx().stats.waiting_slot.load() == 0);
+  // The stream forgets the queued open at once (the download actor's
+  // reader goes with the actor), not after --queue-timeout (30 s here),
+  // while the first reader still holds the only slot.
+  CHECK(h.run_until([&] { return l.s.stats().waiting == 0; }));
+  CHECK(l.s.stats().readers == 1);
   first.pipe->end();
   CHECK(h.run_until([&] { return all_released(h) && no_readers(l.s); }));
 }

@@ -23,7 +23,6 @@ using asyncstream::stream_status;
 
 struct download_state {
   async_reader reader;
-  bool stopped = false;
   static inline const char* name = "streamerd.download";
 };
 
@@ -63,10 +62,6 @@ caf::behavior download_fun(download_ptr self, download_actor_request req,
       return;
     }
     st.reader = std::move(*r);
-    if (st.stopped) {
-      close_and_quit(self);
-      return;
-    }
     auto positioned = [self, req, sink](caf::expected<std::uint64_t> pos) {
       if (!pos) {
         report_ready(sink, std::move(pos.error()), {}, 0);
@@ -124,11 +119,9 @@ caf::behavior download_fun(download_ptr self, download_actor_request req,
         });
     },
     [self](stop_atom) {
-      auto& st = self->state;
-      st.stopped = true;
-      if (st.reader.valid())
-        close_and_quit(self);
-      // else: the open is still waiting for a slot; its handler quits.
+      // The reader belongs to this actor: quitting closes it, and an open
+      // still queued for a slot is withdrawn from the readers monitor.
+      close_and_quit(self);
     },
   };
 }
