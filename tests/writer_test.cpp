@@ -5,6 +5,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "asyncstream/blocking_reader.hpp"
@@ -43,6 +45,26 @@ TEST_CASE_FIXTURE(system_fixture, "written bytes reach readers at once") {
   auto len = s->wait();
   REQUIRE(len);
   CHECK(*len == 11);
+}
+
+TEST_CASE_FIXTURE(system_fixture, "text writes need no byte count") {
+  auto s = stream::make(sys, source::push());
+  REQUIRE(s);
+  auto w = s->writer();
+  REQUIRE(w);
+  std::string owned = "std::string, ";
+  REQUIRE_FALSE(w->write("a literal, "));
+  REQUIRE_FALSE(w->write(owned));
+  REQUIRE_FALSE(w->write(std::string_view{"a view"}));
+  REQUIRE_FALSE(w->close());
+  CHECK(w->written() == 30);
+  auto r = s->open_reader();
+  REQUIRE(r);
+  std::string got(64, '\0');
+  auto n = r->read_exact(got.data(), got.size());
+  REQUIRE(n);
+  got.resize(*n);
+  CHECK(got == "a literal, std::string, a view");
 }
 
 TEST_CASE_FIXTURE(system_fixture, "large writes cross chunk borders") {

@@ -264,6 +264,10 @@ caf::error stream_writer::write(const void* data, std::size_t n) {
   return {};
 }
 
+caf::error stream_writer::write(std::string_view text) {
+  return write(text.data(), text.size());
+}
+
 caf::error stream_writer::write(slice s) {
   if (!impl_)
     return moved_from();

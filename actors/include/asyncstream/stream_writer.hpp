@@ -63,6 +63,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <caf/error.hpp>
 
@@ -83,6 +84,13 @@ public:
   /// Copies `n` bytes at `data` to the end of the stream (at most up to
   /// its limit; see the contract for the answers).
   caf::error write(const void* data, std::size_t n);
+
+  /// Copies the characters of `text` (as `write(text.data(), text.size())`).
+  caf::error write(std::string_view text);
+
+  // No `caf::span<const std::byte>` overload: CAF 0.17's span converts from
+  // anything with `data()`, which would make `write(std::string)`
+  // ambiguous. Pass `data(), size()` for byte buffers.
 
   /// Appends the bytes of `s` without copying them.
   caf::error write(slice s);
