@@ -377,6 +377,9 @@ struct request {
   /// Sent after the stream's abort (the transfer actor's mailbox is FIFO:
   /// it must answer `canceled`, or `closed` for a closed reader).
   bool after_abort = false;
+  /// The stream was final (as published) when it was sent: the transfer
+  /// actor knew its end or error before it handled the request.
+  bool final_at_send = false;
 };
 
 enum class rstate { idle, opening, tethering, open, closed, dead };
@@ -1022,7 +1025,9 @@ private:
     q.max = max;
     q.tether_before = r.tether;
     q.after_abort = aborted_;
-    q.size_at_send = stats().size;
+    auto st = stats();
+    q.size_at_send = st.size;
+    q.final_at_send = st.final;
     slice_request req{r.id, offset, max};
     req.positional = kind == req_kind::read_at || kind == req_kind::wait_for;
     ++step_;
@@ -1990,6 +1995,14 @@ void simulator::on_slice(std::size_t idx, slice_result& res) {
   }
   if (q.max == 0 && res.size != 0) {
     fail(what + ": bytes for a zero-length request");
+    return;
+  }
+  if (q.kind == req_kind::zero && q.final_at_send
+      && q.offset >= q.size_at_send && !res.error && !res.end) {
+    // It never waits, but at a final offset it tells what a read there
+    // gets: the end, or the pending error.
+    fail(what + ": a zero-length request at the final offset "
+         + num(q.size_at_send) + " answered neither the end nor an error");
     return;
   }
   if (!res.error && q.offset < q.size_at_send

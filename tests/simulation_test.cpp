@@ -24,15 +24,14 @@ using asyncstream::testing::fixture;
 TEST_SUITE("simulation") {
   // Found at seeds 6 and 324 of the first version of the simulation (an open
   // from an owner that had died while its first open still waited). The
-  // readers monitor queues a second `open_atom` of an id that is already
+  // readers monitor queued a second `open_atom` of an id that was already
   // waiting as a second waiting entry; the reader's `close_atom` (or its
-  // owner's death) drops only the first, and the second takes the next free
-  // slot: a reader nobody holds keeps a slot for good, `stream::close()`
-  // waits forever. Fix in actors/src/readers_monitor_actor.cpp (an open of a
-  // waiting id must not queue it again).
+  // owner's death) dropped only the first, and the second took the next
+  // free slot: a reader nobody held kept a slot for good, `stream::close()`
+  // waited forever. Fixed in actors/src/readers_monitor_actor.cpp: an open
+  // of a waiting id is refused with `invalid_argument`.
   TEST_CASE("readers monitor: an id that opens twice while waiting takes no "
-            "slot once closed"
-            * doctest::skip()) {
+            "slot once closed") {
     stream_options opts;
     opts.max_readers = 1;
     fixture f{opts};
@@ -52,6 +51,10 @@ TEST_SUITE("simulation") {
     f.run();
     CHECK(f.stream().stats().readers == 1); // reader 1
     CHECK(f.stream().stats().waiting == 1); // reader 2 waits (once)
+    REQUIRE(events.size() == 2);
+    CHECK(events[0] == "granted 1");
+    CHECK(events[1].find("refused 2") == 0);
+    CHECK(events[1].find("already waits for a slot") != std::string::npos);
     caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{2});
     f.run();
     caf::anon_send(f.monitor(), close_atom::value, std::uint64_t{1});

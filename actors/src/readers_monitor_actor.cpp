@@ -1,6 +1,7 @@
 #include "asyncstream/readers_monitor_actor.hpp"
 
 #include <deque>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -135,6 +136,13 @@ caf::result<std::uint64_t> open_reader(monitor_impl self, std::uint64_t id,
     return st.refusal;
   if (st.open.count(id) != 0)
     return id;
+  // One waiting entry per id: a second entry would outlive the reader's
+  // close (which drops one) and take a slot nobody holds.
+  for (auto& entry : st.waiting)
+    if (entry.first == id)
+      return make_error(errc::invalid_argument,
+                        "reader " + std::to_string(id)
+                          + " already waits for a slot");
   if (owner && owner != self->address() && st.owner_of.count(id) == 0) {
     auto& readers = st.readers_of[owner];
     if (readers.empty()) {
