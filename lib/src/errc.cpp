@@ -30,6 +30,8 @@ const char* describe(errc code) noexcept {
       return "stream is being removed: no new readers";
     case errc::resource_exhausted:
       return "out of descriptors, memory or threads";
+    case errc::protocol_error:
+      return "the peer broke the protocol";
   }
   return "unknown asyncstream error";
 }
@@ -62,6 +64,8 @@ std::string to_string(errc code) {
       return "removing";
     case errc::resource_exhausted:
       return "resource_exhausted";
+    case errc::protocol_error:
+      return "protocol_error";
   }
   return "unknown";
 }

@@ -45,6 +45,11 @@ enum class errc : std::uint8_t {
   /// names the resource and the system error). Nothing was taken: the call
   /// may succeed later.
   resource_exhausted,
+  /// The peer of a connection broke the protocol: a malformed or unexpected
+  /// message, or a sequence number that cannot be (a backed pipe's peer
+  /// claiming to have read bytes that were never written). The context says
+  /// what was received.
+  protocol_error,
 };
 
 /// Returns a short human-readable description of `code`.
