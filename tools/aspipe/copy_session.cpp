@@ -259,7 +259,17 @@ int run_copy_session(backed_pipe& pipe, const copy_options& opts) {
       break;
     }
     if (!both_done) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      // The pipe may give up while neither copy thread calls it (standard
+      // input idle, the peer's direction ended): its acknowledgement wait
+      // says so at once.
+      auto err
+        = pipe.wait_acknowledged(caf::timespan{std::chrono::milliseconds(100)});
+      if (err && !asyncstream::is(err, errc::timeout)) {
+        st.fail(code_of(err), "the pipe failed: " + asyncstream::render(err));
+        break;
+      }
+      if (!err)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     // Both directions are closed: wait for the acknowledgements, a slice

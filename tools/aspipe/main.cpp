@@ -107,7 +107,17 @@ int run_connect(caf::actor_system& sys, const settings& cfg, pipe_options popts,
   popts.auto_reconnect = true;
   popts.max_attempts = cfg.max_attempts;
   popts.backoff_max = seconds(cfg.backoff_max_s);
-  auto pipe = backed_pipe::make(sys, tcp_connector(host, port, co), popts);
+  // Every failed attempt is worth a line: the pipe retries silently.
+  auto connector = [inner = tcp_connector(host, port, co),
+                    max = cfg.max_attempts](const connect_request& req) {
+    auto result = inner(req);
+    if (!result && !(req.cancel && req.cancel->canceled()))
+      spdlog::warn(
+        "connect attempt {} failed (giving up after {} in a row): {}",
+        req.attempt, max, render(result.error()));
+    return result;
+  };
+  auto pipe = backed_pipe::make(sys, connector, popts);
   if (!pipe) {
     spdlog::error("creating the pipe: {}", render(pipe.error()));
     return aspipe::exit_local_error;

@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""End-to-end tests of aspipe (docs/aspipe.md) on loopback.
+
+Scenario "cuts": `aspipe listen` and `aspipe connect` talk through a cutting
+proxy (this process) that kills the TCP connection (a reset on both sides)
+at random points chosen by a seed: after a number of relayed bytes, and
+now and then inside the handshake; after a cut the "network" stays down for
+a random moment (new connections are closed at once). SIZE bytes go from
+the connector to the listener and some bytes the other way at the same
+time; both must exit 0 and the sha256 at each end must match.
+
+Scenario "gone": the listener is killed for good; the connector must give
+up with a message and exit status 3 within its limit.
+
+The seed (random unless --seed) is printed first, with the command that
+replays it. Every wait is bounded (--deadline).
+"""
+
+import argparse
+import hashlib
+import os
+import random
+import re
+import select
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+EXIT_GAVE_UP = 3
+
+
+def log(msg):
+    print(f"[aspipe_e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sanitized_binary(binary):
+    """True if the binary is built with AddressSanitizer."""
+    try:
+        with open(binary, "rb") as f:
+            tail = b""
+            while True:
+                block = f.read(1 << 20)
+                if not block:
+                    return False
+                if b"__asan_init" in tail + block:
+                    return True
+                tail = block[-16:]
+    except OSError:
+        return False
+
+
+def make_file(path, size, rng):
+    """Writes `size` seeded pseudo-random bytes; returns their sha256."""
+    h = hashlib.sha256()
+    block = rng.randbytes(1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left > 0:
+            # Vary the blocks cheaply so no two MiB are equal.
+            chunk = struct.pack("<Q", i) + block[8:]
+            chunk = chunk[:left]
+            f.write(chunk)
+            h.update(chunk)
+            left -= len(chunk)
+            i += 1
+    return h.hexdigest()
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def reset_close(sock):
+    """Closes with a reset (SO_LINGER 0): the connection is killed."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class cutting_proxy:
+    """Relays 127.0.0.1:port to the target and kills connections.
+
+    Cuts: when the bytes relayed (both directions, all connections) cross
+    the next of `cut_points`; and, with probability `handshake_cut`, a
+    connection is killed after 0..59 bytes (inside the hello or welcome).
+    After each cut, new connections are closed at once for up to
+    `max_outage` seconds."""
+
+    def __init__(self, target_port, cut_points, rng, handshake_cut,
+                 max_outage):
+        self.target_port = target_port
+        self.cut_points = sorted(cut_points)
+        self.rng = rng
+        self.handshake_cut = handshake_cut
+        self.max_outage = max_outage
+        self.lock = threading.Lock()
+        self.relayed = 0
+        self.cuts = 0
+        self.handshake_cuts = 0
+        self.refused = 0
+        self.down_until = 0.0
+        self.conns = []
+        self.stopping = False
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.2)  # the accept loop checks `stopping`
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def accept_loop(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                if self.stopping:
+                    return
+                continue
+            except OSError:
+                return
+            client.setblocking(True)
+            with self.lock:
+                if self.stopping:
+                    reset_close(client)
+                    return
+                down = time.monotonic() < self.down_until
+                limit = None
+                if not down and self.rng.random() < self.handshake_cut:
+                    limit = self.rng.randrange(0, 60)
+            if down:
+                with self.lock:
+                    self.refused += 1
+                reset_close(client)
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1",
+                                                   self.target_port), 5)
+            except OSError:
+                reset_close(client)
+                continue
+            conn = {"client": client, "server": server, "dead": False,
+                    "bytes": 0, "limit": limit}
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self.relay, args=(conn,),
+                             daemon=True).start()
+
+    def kill(self, conn, handshake=False):
+        """Kills `conn` (called by its relay thread only)."""
+        with self.lock:
+            if conn["dead"]:
+                return
+            conn["dead"] = True
+            if handshake:
+                self.handshake_cuts += 1
+            else:
+                self.cuts += 1
+            self.down_until = time.monotonic() + self.rng.uniform(
+                0, self.max_outage)
+        reset_close(conn["client"])
+        reset_close(conn["server"])
+
+    def relay(self, conn):
+        """Relays both directions of one connection in one thread, so that
+        a kill (a close with a reset) never races a blocked recv."""
+        client, server = conn["client"], conn["server"]
+        peer = {client: server, server: client}
+        sources = [client, server]
+        while sources:
+            if self.stopping:
+                self.kill(conn)
+                return
+            try:
+                ready, _, _ = select.select(sources, [], [], 0.2)
+            except (OSError, ValueError):
+                self.kill(conn)
+                return
+            for src in ready:
+                dst = peer[src]
+                try:
+                    data = src.recv(256 * 1024)
+                except OSError:
+                    self.kill(conn)
+                    return
+                if not data:
+                    # An orderly end: pass it on.
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    sources.remove(src)
+                    continue
+                n = len(data)
+                send = n
+                handshake_cut = False
+                cut = False
+                with self.lock:
+                    limit = conn["limit"]
+                    if limit is not None and conn["bytes"] + n > limit:
+                        send = max(0, limit - conn["bytes"])
+                        handshake_cut = True
+                    elif self.cut_points and \
+                            self.relayed + n > self.cut_points[0]:
+                        send = self.cut_points.pop(0) - self.relayed
+                        while self.cut_points and \
+                                self.cut_points[0] <= self.relayed + n:
+                            self.cut_points.pop(0)
+                        cut = True
+                    conn["bytes"] += send
+                    self.relayed += send
+                try:
+                    dst.sendall(data[:send])
+                except OSError:
+                    self.kill(conn)
+                    return
+                if handshake_cut or cut:
+                    self.kill(conn, handshake=handshake_cut)
+                    return
+        with self.lock:
+            conn["dead"] = True
+        for x in (client, server):
+            try:
+                x.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        """Stops accepting and relaying: every thread ends within 0.2 s."""
+        with self.lock:
+            self.stopping = True
+        self.thread.join(5)
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+
+
+def start_listener(aspipe, workdir, stdin, stdout, extra, deadline):
+    """Starts `aspipe listen 0`; returns (process, port, log path)."""
+    log_path = os.path.join(workdir, "listen.log")
+    logf = open(log_path, "wb")
+    p = subprocess.Popen([aspipe, "listen", "0", "--bind", "127.0.0.1"]
+                         + extra, stdin=stdin, stdout=stdout, stderr=logf)
+    logf.close()
+    port = None
+    while time.monotonic() < deadline and port is None:
+        with open(log_path, "rb") as f:
+            m = re.search(rb"listening on [^ ]*:(\d+)", f.read())
+        if m:
+            port = int(m.group(1))
+        elif p.poll() is not None:
+            break
+        else:
+            time.sleep(0.02)
+    if port is None:
+        p.kill()
+        p.wait()
+        raise SystemExit("FAIL: the listener did not say its port: "
+                         + tail(log_path))
+    return p, port, log_path
+
+
+def tail(path, n=15):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_all(procs, deadline):
+    """Waits for every process until `deadline`; kills the rest."""
+    for p in procs:
+        left = deadline - time.monotonic()
+        try:
+            p.wait(timeout=max(left, 0.01))
+        except subprocess.TimeoutExpired:
+            pass
+    late = [p for p in procs if p.poll() is None]
+    for p in late:
+        p.kill()
+        p.wait()
+    return late
+
+
+def scenario_cuts(args, rng, workdir):
+    size = args.size_mib << 20
+    back_size = args.back_kib << 10
+    log(f"cuts: {args.size_mib} MiB connector -> listener, {args.back_kib} "
+        f"KiB back, about {args.cuts} cuts")
+    t0 = time.monotonic()
+    up_in = os.path.join(workdir, "up.in")
+    up_out = os.path.join(workdir, "up.out")
+    down_in = os.path.join(workdir, "down.in")
+    down_out = os.path.join(workdir, "down.out")
+    up_sha = make_file(up_in, size, rng)
+    down_sha = make_file(down_in, back_size, rng)
+    log(f"inputs written in {time.monotonic() - t0:.1f} s")
+    # Cut points over all relayed bytes (both directions, replays included).
+    cut_points = [rng.randrange(1, size) for _ in range(args.cuts)]
+    deadline = time.monotonic() + args.deadline
+    window = ["--window", args.window]
+    with open(down_in, "rb") as lin, open(up_out, "wb") as lout:
+        listener, port, listen_log = start_listener(
+            args.aspipe, workdir, lin, lout,
+            window + ["--reconnect-timeout", "60"], deadline)
+    proxy = cutting_proxy(port, cut_points, rng, args.handshake_cut,
+                          args.max_outage)
+    connect_log = os.path.join(workdir, "connect.log")
+    with open(up_in, "rb") as cin, open(down_out, "wb") as cout, \
+            open(connect_log, "wb") as clog:
+        connector = subprocess.Popen(
+            [args.aspipe, "connect", f"127.0.0.1:{proxy.port}",
+             "--max-attempts", "100", "--backoff-max", "0.5",
+             "--connect-timeout", "5"] + window,
+            stdin=cin, stdout=cout, stderr=clog)
+    late = wait_all([connector, listener], deadline)
+    proxy.stop()
+    elapsed = time.monotonic() - t0
+    log(f"relayed {proxy.relayed} bytes, {proxy.cuts} cuts, "
+        f"{proxy.handshake_cuts} in the handshake, {proxy.refused} "
+        f"connections refused while down, {elapsed:.1f} s")
+    failures = []
+    if late:
+        failures.append(f"{len(late)} process(es) still running after "
+                        f"{args.deadline} s (killed)")
+    if connector.returncode != 0:
+        failures.append(f"connector exited {connector.returncode}")
+    if listener.returncode != 0:
+        failures.append(f"listener exited {listener.returncode}")
+    got_up = sha256_of(up_out)
+    got_down = sha256_of(down_out)
+    if got_up != up_sha:
+        failures.append(f"listener's output sha256 {got_up} != {up_sha} "
+                        f"({os.path.getsize(up_out)} of {size} bytes)")
+    if got_down != down_sha:
+        failures.append(f"connector's output sha256 {got_down} != "
+                        f"{down_sha} ({os.path.getsize(down_out)} of "
+                        f"{back_size} bytes)")
+    if args.cuts > 0 and proxy.cuts == 0:
+        failures.append("the proxy never cut a connection")
+    if failures:
+        log("connector log:\n" + tail(connect_log))
+        log("listener log:\n" + tail(listen_log))
+        return failures
+    log(f"cuts: OK, sha256 {up_sha[:16]}... and {down_sha[:16]}... match")
+    return []
+
+
+def scenario_gone(args, rng, workdir):
+    log("gone: the listener dies for good; the connector must give up")
+    deadline = time.monotonic() + args.deadline
+    listener, port, listen_log = start_listener(
+        args.aspipe, workdir, subprocess.DEVNULL, subprocess.DEVNULL, [],
+        deadline)
+    connect_log = os.path.join(workdir, "connect_gone.log")
+    with open(connect_log, "wb") as clog:
+        # stdin stays open (a pipe we never close): only the giving up ends
+        # the connector.
+        connector = subprocess.Popen(
+            [args.aspipe, "connect", f"127.0.0.1:{port}", "--max-attempts",
+             "4", "--backoff-max", "0.2", "--connect-timeout", "1"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=clog)
+    connector.stdin.write(os.urandom(64 * 1024))
+    connector.stdin.flush()
+    # Wait until connected, then kill the listener.
+    connected = False
+    while time.monotonic() < deadline and connector.poll() is None:
+        with open(connect_log, "rb") as f:
+            if b"connected" in f.read():
+                connected = True
+                break
+        time.sleep(0.02)
+    listener.send_signal(signal.SIGKILL)
+    listener.wait()
+    t_kill = time.monotonic()
+    # The limit: 4 attempts, at most 1 s each, waits of at most 0.2 s.
+    limit = 4 * 1.0 + 4 * 0.2 + 5.0
+    late = wait_all([connector], min(deadline, t_kill + limit * 3))
+    took = time.monotonic() - t_kill
+    connector.stdin.close()
+    failures = []
+    text = tail(connect_log, 40)
+    if not connected:
+        failures.append("the connector never connected")
+    if late:
+        failures.append(f"the connector did not give up within "
+                        f"{limit * 3:.0f} s")
+    elif connector.returncode != EXIT_GAVE_UP:
+        failures.append(f"the connector exited {connector.returncode}, "
+                        f"expected {EXIT_GAVE_UP}")
+    if "error" not in text:
+        failures.append("the connector's log has no error message")
+    if failures:
+        log("connector log:\n" + text)
+        return failures
+    last = [l for l in text.splitlines() if "error" in l][-1:]
+    log(f"gone: OK, gave up after {took:.1f} s: {last[0] if last else ''}")
+    return []
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--aspipe", required=True, help="the aspipe binary")
+    ap.add_argument("--seed", type=int, help="replay this seed")
+    ap.add_argument("--scenario", choices=["all", "cuts", "gone"],
+                    default="all")
+    ap.add_argument("--size-mib", type=int,
+                    help="MiB from connector to listener (default 256, 64 "
+                         "for an ASan build)")
+    ap.add_argument("--full", action="store_true",
+                    help="256 MiB even for an ASan build")
+    ap.add_argument("--back-kib", type=int, default=2048,
+                    help="KiB from listener to connector")
+    ap.add_argument("--cuts", type=int,
+                    help="cut points (default: one per 16 MiB)")
+    ap.add_argument("--handshake-cut", type=float, default=0.15,
+                    help="probability that a connection dies in the "
+                         "handshake")
+    ap.add_argument("--max-outage", type=float, default=1.0,
+                    help="longest 'network down' after a cut, seconds")
+    ap.add_argument("--window", default="16M", help="aspipe --window")
+    ap.add_argument("--deadline", type=float, default=240,
+                    help="seconds a scenario may take")
+    args = ap.parse_args()
+    seed = args.seed if args.seed is not None else \
+        random.SystemRandom().randrange(1 << 32)
+    asan = sanitized_binary(args.aspipe)
+    if args.size_mib is None:
+        args.size_mib = 64 if asan and not args.full else 256
+    if args.cuts is None:
+        args.cuts = max(2, args.size_mib // 16)
+    replay = [sys.executable, os.path.abspath(__file__), "--aspipe",
+              args.aspipe, "--seed", str(seed), "--scenario", args.scenario,
+              "--size-mib", str(args.size_mib), "--cuts", str(args.cuts),
+              "--back-kib", str(args.back_kib), "--window", args.window]
+    log(f"seed {seed}{' (ASan build)' if asan else ''}; replay with: "
+        + " ".join(shlex.quote(x) for x in replay))
+    rng = random.Random(seed)
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="aspipe_e2e.") as workdir:
+        if args.scenario in ("all", "cuts"):
+            failures += scenario_cuts(args, rng, workdir)
+        if args.scenario in ("all", "gone"):
+            failures += scenario_gone(args, rng, workdir)
+    if failures:
+        for f in failures:
+            log("FAIL: " + f)
+        log("replay with: " + " ".join(shlex.quote(x) for x in replay))
+        return 1
+    log("all OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
