@@ -3,3 +3,8 @@
 target_sources(asyncstream PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/src/pipe_handshake.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/pipe_transport.cpp)
+target_sources(asyncstream PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/src/backed_pipe.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/pipe_frames.cpp)
+target_sources(asyncstream PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/src/pipe_faults.cpp)

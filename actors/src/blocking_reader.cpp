@@ -1,7 +1,9 @@
 #include "asyncstream/blocking_reader.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 #include <caf/actor_addr.hpp>
 #include <caf/actor_system.hpp>
@@ -303,6 +305,27 @@ blocking_reader::read_slices(std::size_t max) {
   if (*ok)
     impl_->cursor.take(max, out);
   return out;
+}
+
+caf::expected<std::vector<slice>>
+blocking_reader::read_slices_at(std::uint64_t offset, std::size_t max) {
+  if (!impl_)
+    return invalid_reader();
+  if (auto err = impl_->gate())
+    return err;
+  if (offset > static_cast<std::uint64_t>(INT64_MAX))
+    return make_error(errc::invalid_argument,
+                      "offset " + std::to_string(offset) + " beyond 2^63 - 1");
+  if (max == 0)
+    return std::vector<slice>{};
+  auto res = impl_->request(offset, max, true);
+  if (!res)
+    return std::move(res.error());
+  if (auto err = impl_->gate())
+    return err;
+  if (res->size == 0 && res->error)
+    return std::move(res->error);
+  return std::move(res->slices);
 }
 
 caf::expected<std::uint64_t> blocking_reader::seek(std::int64_t offset,

@@ -134,6 +134,8 @@ struct pipe_stats {
   bool write_closed_acknowledged = false;
   /// Whether the peer ended its direction (we received its end).
   bool peer_closed = false;
+  /// Calls waiting for the result of an attempt (`connect`, `reconnect`).
+  std::size_t waiting = 0;
   /// The error of the last failed connection or attempt.
   caf::error last_error;
 };

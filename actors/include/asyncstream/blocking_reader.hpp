@@ -78,6 +78,14 @@ public:
   /// an empty vector means the end of the stream.
   caf::expected<std::vector<slice>> read_slices(std::size_t max);
 
+  /// Takes up to `max` bytes at `offset` as shared slices (zero-copy)
+  /// without moving the position or the tether: one positional request,
+  /// which waits until at least one byte is there. An empty vector means
+  /// the stream ends at `offset`; an error at `offset` is returned as the
+  /// error, one further on after the bytes before it.
+  caf::expected<std::vector<slice>> read_slices_at(std::uint64_t offset,
+                                                   std::size_t max);
+
   /// Moves the position; `whence::end` waits for the end unless a final
   /// length was declared. Positions are 0 to 2^63 - 1: a target outside
   /// returns `invalid_argument`, whatever the values (no overflow). A failed
