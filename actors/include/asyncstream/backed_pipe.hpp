@@ -10,6 +10,13 @@
 //   that finds the window full waits (it never evicts unacknowledged
 //   bytes). Incoming bytes go into a second pushed stream, each exactly
 //   once, in order; `read` takes them from there.
+// - Acknowledgements carry the peer's read position: a byte is
+//   acknowledged once the peer's user read it. Each side tells the other
+//   its receive window (its own `window`) and sends no more than that past
+//   the peer's last acknowledgement, so the receiving side never holds more
+//   than a window of unread bytes and its receive thread never waits for
+//   its reader (acknowledgements keep flowing both ways, as in TCP: a side
+//   that does not read stalls only the peer's writes to it).
 // - A connection is a `pipe_transport`. The active side gets one from its
 //   `pipe_connector` (which performs the sequence exchange: our reader's
 //   position out, the peer's in); the passive side is handed one by
@@ -34,10 +41,14 @@
 //   serialized). After `close()`, both fail with `closed`; once automatic
 //   reconnection gave up, both fail with its error (`read` after the bytes
 //   that had arrived).
-// - A reconnection waits until the old connection's threads are gone; the
-//   receive thread may wait for room in the incoming window, which `read`
-//   makes. So a pipe whose reader stopped reading for a whole window
-//   reconnects only once it reads again.
+// - A reconnection starts once the old connection's threads are gone (they
+//   quit as soon as its transport is closed), so the positions exchanged
+//   are exact.
+// - Ending: `close_write()` sends the end of our direction after the bytes
+//   written; the peer acknowledges it. Once both directions ended and were
+//   acknowledged, each side sends a goodbye; `wait_peer_done` waits for the
+//   peer's, so a side closes only when the other needs nothing more from
+//   it (an acknowledgement lost in a cut is sent again on the reconnection).
 // - A `backed_pipe` is a handle: copies share one pipe. The pipe closes
 //   when the last handle goes. It must go before its actor system (it owns
 //   two streams).
