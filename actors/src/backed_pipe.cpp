@@ -229,7 +229,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
     if (closed)
       return;
     set_state_locked(pipe_state::disconnected, err);
-    bool finished = write_closed && fin_acked && fin_received && peer_bye;
+    bool finished = settled_locked() && peer_bye;
     if (active() && opts.auto_reconnect && !failed && !finished)
       start_series_locked();
   }
@@ -350,6 +350,14 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
     return t.write(hdr, sizeof(hdr));
   }
 
+  /// Whether both directions ended and every byte was read on both sides
+  /// (so far as we know: the peer's reads from its acknowledgements).
+  bool settled_locked() const {
+    return write_closed && fin_acked && remote_acked == out_final
+           && fin_received
+           && read_count.load(std::memory_order_relaxed) == in_final;
+  }
+
   /// The read position worth telling the peer (bytes past `acked_out`).
   bool ack_due_locked(std::uint64_t acked_out) const {
     auto read = read_count.load(std::memory_order_relaxed);
@@ -399,8 +407,11 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           fin_at = out_final;
           need_fin_ack = fin_received && !fin_ack_sent;
           in_fin_at = in_final;
-          need_bye = !bye_sent && write_closed && fin_acked && fin_received
-                     && (fin_ack_sent || need_fin_ack);
+          // Goodbye once nothing is owed either way: our bytes and end
+          // were read by the peer, and we read (and told it) all of its.
+          need_bye = !bye_sent && settled_locked()
+                     && (fin_ack_sent || need_fin_ack)
+                     && (need_ack ? ack : acked_out) == in_final;
           return need_ack || avail > 0 || need_fin || need_fin_ack
                  || need_bye;
         };
