@@ -612,6 +612,43 @@ TEST_SUITE("backed pipe") {
     p->close();
   }
 
+  TEST_CASE("no goodbye while the peer still has bytes to read: a cut then "
+            "brings a reconnection and the last acknowledgement (soak seed "
+            "89 of the first 300)") {
+    system_fixture f;
+    auto p = backed_pipe::make_passive(f.sys, small_window());
+    REQUIRE(p);
+    steered_connector sc;
+    std::shared_ptr<probe_transport> last;
+    sc.set([&](const connect_request& req) {
+      return connect_to(*p, req, &last);
+    });
+    auto a = backed_pipe::make(f.sys, sc.make(), small_window());
+    REQUIRE(a);
+    REQUIRE_FALSE(a->connect());
+    REQUIRE_FALSE(a->write("abc"));
+    REQUIRE_FALSE(a->close_write());
+    REQUIRE_FALSE(p->close_write());
+    auto at_active = read_to_end(*a);
+    REQUIRE(at_active);
+    CHECK(at_active->empty());
+    // Both ends were exchanged, but the passive side has not read "abc":
+    // no goodbye may come yet (before the fix one came here, and the cut
+    // below then ended the pipe without the last acknowledgement).
+    CHECK_FALSE(a->wait_peer_done(200ms));
+    auto first = last;
+    first->close();
+    auto at_passive = read_to_end(*p);
+    REQUIRE(at_passive);
+    CHECK(*at_passive == "abc");
+    CHECK_FALSE(a->wait_acknowledged(10s));
+    CHECK(a->wait_peer_done(10s));
+    CHECK(p->wait_peer_done(10s));
+    CHECK(a->stats().generation >= 2);
+    a->close();
+    p->close();
+  }
+
   TEST_CASE("an observer sees connected, disconnected, reconnecting, "
             "connected and closed") {
     system_fixture f;
