@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -30,8 +31,9 @@ constexpr std::size_t buffer_size = 256 * 1024;
 /// What the two copy threads report to the main loop.
 struct copy_state {
   std::mutex mtx;
-  bool input_done = false;  // stdin ended and close_write() succeeded
-  bool output_done = false; // the peer's direction ended, all written out
+  std::condition_variable cv; // signaled on every change below
+  bool input_done = false;    // stdin ended and close_write() succeeded
+  bool output_done = false;   // the peer's direction ended, all written out
   bool failed = false;
   int code = exit_ok;
   std::string message;
@@ -43,6 +45,7 @@ struct copy_state {
     failed = true;
     code = c;
     message = std::move(what);
+    cv.notify_all();
   }
 };
 
@@ -117,6 +120,7 @@ void copy_input(backed_pipe& pipe, int fd, waker& wk, copy_state& st) {
       spdlog::debug("standard input ended; outgoing direction closed");
       std::lock_guard<std::mutex> guard{st.mtx};
       st.input_done = true;
+      st.cv.notify_all();
       return;
     }
     if (auto err = pipe.write(buf.data(), static_cast<std::size_t>(n))) {
@@ -139,6 +143,7 @@ void copy_output(backed_pipe& pipe, int fd, copy_state& st) {
       spdlog::debug("the peer closed its direction; all bytes written out");
       std::lock_guard<std::mutex> guard{st.mtx};
       st.output_done = true;
+      st.cv.notify_all();
       return;
     }
     const char* p = buf.data();
@@ -176,8 +181,12 @@ public:
         spdlog::info("reconnected (connection {})", s.generation);
       generation_ = s.generation;
     }
+    bool finished = s.write_closed_acknowledged && s.peer_closed;
     if (was_connected_ && s.state != pipe_state::connected
-        && s.state != pipe_state::closed)
+        && s.state != pipe_state::closed && finished)
+      spdlog::debug("connection ended after both directions closed");
+    else if (was_connected_ && s.state != pipe_state::connected
+             && s.state != pipe_state::closed)
       spdlog::warn("connection lost: {}", s.last_error
                                             ? asyncstream::render(s.last_error)
                                             : std::string{"no reason"});
@@ -262,22 +271,31 @@ int run_copy_session(backed_pipe& pipe, const copy_options& opts) {
       // The pipe may give up while neither copy thread calls it (standard
       // input idle, the peer's direction ended): its acknowledgement wait
       // says so at once.
-      auto err
-        = pipe.wait_acknowledged(caf::timespan{std::chrono::milliseconds(100)});
+      auto err = pipe.wait_acknowledged(caf::timespan{0});
       if (err && !asyncstream::is(err, errc::timeout)) {
         st.fail(code_of(err), "the pipe failed: " + asyncstream::render(err));
         break;
       }
-      if (!err)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::unique_lock<std::mutex> guard{st.mtx};
+      st.cv.wait_for(guard, std::chrono::milliseconds(100), [&] {
+        return st.failed || (st.input_done && st.output_done);
+      });
       continue;
     }
     // Both directions are closed: wait for the acknowledgements, a slice
     // at a time so that the watchdog keeps running.
     auto err
       = pipe.wait_acknowledged(caf::timespan{std::chrono::milliseconds(100)});
-    if (err && asyncstream::is(err, errc::timeout))
+    if (err && asyncstream::is(err, errc::timeout)) {
+      // The peer acknowledged our end: it received every byte before it
+      // (one ordered stream), even if the byte acknowledgement itself did
+      // not arrive before the connection ended.
+      if (pipe.stats().write_closed_acknowledged) {
+        acknowledged = true;
+        break;
+      }
       continue;
+    }
     if (err) {
       st.fail(code_of(err), "waiting for the peer's acknowledgement: "
                               + asyncstream::render(err));
