@@ -394,6 +394,10 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
             return true;
           ack = read_count.load(std::memory_order_relaxed);
           need_ack = !greeted || ack_due_locked(acked_out);
+          // Raised before the acknowledgement leaves: the peer may answer
+          // it with data before this thread runs again.
+          if (need_ack)
+            advertised = std::max(advertised, ack);
           // Data only within the peer's receive window, once it told us.
           avail = 0;
           if (conn->peer_window > 0 && conn->peer_read_known) {
@@ -428,8 +432,6 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         if ((err = send_control(t, frame_type::ack, ack)))
           break;
         acked_out = ack;
-        std::lock_guard<std::mutex> guard{mtx};
-        advertised = std::max(advertised, ack);
       }
       if (need_fin_ack) {
         if ((err = send_control(t, frame_type::fin_ack, in_fin_at)))
