@@ -69,18 +69,18 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
 
   // -- the two streams (released by the last user handle, after close) ----
 
-  stream out;                 // what we write, the replay window
+  stream out;                              // what we write, the replay window
   std::optional<stream_writer> out_writer; // user writes (write_mtx)
-  blocking_reader sender;     // positional reads of the send thread only;
-                              // its tether is the peer's acknowledgement
-  stream in;                  // what we receive
-  std::optional<stream_writer> in_writer;  // the receive thread only
-  blocking_reader user_reader; // user reads (under read_mtx)
+  blocking_reader sender; // positional reads of the send thread only;
+                          // its tether is the peer's acknowledgement
+  stream in;              // what we receive
+  std::optional<stream_writer> in_writer; // the receive thread only
+  blocking_reader user_reader;            // user reads (under read_mtx)
   transfer_actor out_transfer;
   std::uint64_t sender_id = 0;
 
-  std::mutex write_mtx; // serializes user writes and close_write
-  std::mutex read_mtx;  // serializes user reads
+  std::mutex write_mtx;  // serializes user writes and close_write
+  std::mutex read_mtx;   // serializes user reads
   std::mutex accept_mtx; // serializes accepts (passive side)
 
   mutable std::mutex mtx;
@@ -268,6 +268,29 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
     return series_result;
   }
 
+  /// `connect` (`force` false: a no-op when connected) and `reconnect`
+  /// (drops the connection first): joins a series already running, or
+  /// starts one, and returns its result.
+  caf::error run_series(const char* what, bool force) {
+    if (!active())
+      return make_error(errc::invalid_argument,
+                        std::string{what} + " on a passive pipe (it accepts)");
+    std::unique_lock<std::mutex> lk{mtx};
+    if (auto err = gone_error_locked())
+      return err;
+    if (series_running)
+      return await_series_locked(lk, series_started);
+    if (state == pipe_state::connected) {
+      if (!force)
+        return {};
+      drop_current_locked();
+      set_state_locked(pipe_state::disconnected,
+                       make_error(errc::closed, "reconnection forced"));
+    }
+    auto id = start_series_locked();
+    return await_series_locked(lk, id);
+  }
+
   /// Gives up: reads get the bytes that came and then `err`, writes `err`.
   void give_up_locked(caf::error err) {
     failed = err;
@@ -324,12 +347,11 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
       }
       if (hopeless || (opts.max_attempts && fails >= *opts.max_attempts)) {
         auto reason = make_error(
-          is(err, errc::data_loss) ? errc::data_loss
+          is(err, errc::data_loss)        ? errc::data_loss
           : is(err, errc::protocol_error) ? errc::protocol_error
                                           : errc::closed,
           "gave up reconnecting after " + std::to_string(fails)
-            + " failed attempt" + (fails == 1 ? "" : "s") + ": "
-            + render(err));
+            + " failed attempt" + (fails == 1 ? "" : "s") + ": " + render(err));
         give_up_locked(reason);
         finish_series_locked(reason);
         return;
@@ -370,7 +392,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
   void send_loop(connection_ptr conn) {
     auto& t = *conn->transport;
     auto pos = conn->start;
-    bool greeted = false; // sent our window and first acknowledgement
+    bool greeted = false;        // sent our window and first acknowledgement
     std::uint64_t acked_out = 0; // the read position last sent on this conn
     bool fin_sent = false;
     bool fin_ack_sent = false;
@@ -416,8 +438,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           need_bye = !bye_sent && settled_locked()
                      && (fin_ack_sent || need_fin_ack)
                      && (need_ack ? ack : acked_out) == in_final;
-          return need_ack || avail > 0 || need_fin || need_fin_ack
-                 || need_bye;
+          return need_ack || avail > 0 || need_fin || need_fin_ack || need_bye;
         };
         cv.wait(lk, ready);
         if (conn->dead || closed)
@@ -439,8 +460,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         fin_ack_sent = true;
       }
       while (avail > 0) {
-        auto xs = sender.read_slices_at(pos, std::min<std::uint64_t>(
-                                               avail, max_frame));
+        auto xs = sender.read_slices_at(
+          pos, std::min<std::uint64_t>(avail, max_frame));
         if (!xs) {
           err = std::move(xs.error());
           break;
@@ -449,9 +470,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         for (auto& x : *xs)
           n += x.size();
         if (n == 0) {
-          err = make_error(errc::unexpected_end,
-                           "the outgoing stream ended at "
-                             + std::to_string(pos));
+          err = make_error(errc::unexpected_end, "the outgoing stream ended at "
+                                                   + std::to_string(pos));
           break;
         }
         std::byte hdr[frame_header_size];
@@ -531,11 +551,10 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           return {};
         case frame_type::ack:
           if (value > core->out_written)
-            return make_error(errc::protocol_error,
-                              "acknowledgement of " + std::to_string(value)
-                                + " bytes, only "
-                                + std::to_string(core->out_written)
-                                + " written");
+            return make_error(
+              errc::protocol_error,
+              "acknowledgement of " + std::to_string(value) + " bytes, only "
+                + std::to_string(core->out_written) + " written");
           if (conn->peer_read_known && value < conn->peer_read)
             return make_error(errc::protocol_error,
                               "acknowledgement went back from "
@@ -570,9 +589,9 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           return {};
         case frame_type::fin_ack:
           if (!core->write_closed || value != core->out_final)
-            return make_error(errc::protocol_error,
-                              "end acknowledged at " + std::to_string(value)
-                                + " before our end");
+            return make_error(errc::protocol_error, "end acknowledged at "
+                                                      + std::to_string(value)
+                                                      + " before our end");
           core->fin_acked = true;
           core->cv.notify_all();
           return {};
@@ -605,8 +624,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         break;
       }
       if (*k == 0) {
-        err = make_error(errc::closed, t.describe()
-                                         + ": the peer ended the connection");
+        err = make_error(errc::closed,
+                         t.describe() + ": the peer ended the connection");
         break;
       }
       if ((err = parser.feed(buf.data(), *k, h)))
@@ -673,8 +692,7 @@ struct backed_pipe::impl {
 namespace {
 
 caf::expected<std::shared_ptr<pipe_core>>
-make_core(caf::actor_system& sys, pipe_connector connector,
-          pipe_options opts) {
+make_core(caf::actor_system& sys, pipe_connector connector, pipe_options opts) {
   if (opts.window == 0)
     return make_error(errc::invalid_argument, "a pipe window of 0 bytes");
   auto core = std::make_shared<pipe_core>();
@@ -751,41 +769,17 @@ caf::expected<backed_pipe> backed_pipe::make_passive(caf::actor_system& sys,
 caf::error backed_pipe::connect() {
   if (!impl_)
     return invalid_pipe();
-  auto& c = *impl_->core;
-  if (!c.active())
-    return make_error(errc::invalid_argument,
-                      "connect() on a passive pipe (it accepts)");
-  std::unique_lock<std::mutex> lk{c.mtx};
-  if (auto err = c.gone_error_locked())
-    return err;
-  if (c.state == pipe_state::connected)
-    return {};
-  auto id = c.start_series_locked();
-  return c.await_series_locked(lk, id);
+  return impl_->core->run_series("connect()", false);
 }
 
 caf::error backed_pipe::reconnect() {
   if (!impl_)
     return invalid_pipe();
-  auto& c = *impl_->core;
-  if (!c.active())
-    return make_error(errc::invalid_argument,
-                      "reconnect() on a passive pipe (it accepts)");
-  std::unique_lock<std::mutex> lk{c.mtx};
-  if (auto err = c.gone_error_locked())
-    return err;
-  if (c.series_running)
-    return c.await_series_locked(lk, c.series_started);
-  c.drop_current_locked();
-  c.set_state_locked(pipe_state::disconnected,
-                     make_error(errc::closed, "reconnection forced"));
-  auto id = c.start_series_locked();
-  return c.await_series_locked(lk, id);
+  return impl_->core->run_series("reconnect()", true);
 }
 
 caf::error backed_pipe::accept(pipe_transport_ptr transport,
-                               const pipe_hello& hello,
-                               std::uint64_t session) {
+                               const pipe_hello& hello, std::uint64_t session) {
   if (!transport)
     return make_error(errc::invalid_argument, "accept() without a transport");
   if (!impl_) {

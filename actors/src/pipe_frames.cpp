@@ -62,12 +62,11 @@ caf::error frame_parser::on_header(frame_handler& h) {
                           "data frame at sequence " + std::to_string(value)
                             + " with a payload of " + std::to_string(length)
                             + " bytes (1 to "
-                            + std::to_string(max_frame_payload)
-                            + " allowed)");
+                            + std::to_string(max_frame_payload) + " allowed)");
       if (value > UINT64_MAX - length)
-        return make_error(errc::protocol_error,
-                          "data frame at sequence " + std::to_string(value)
-                            + " runs past 2^64");
+        return make_error(errc::protocol_error, "data frame at sequence "
+                                                  + std::to_string(value)
+                                                  + " runs past 2^64");
       payload_seq_ = value;
       payload_left_ = length;
       return {};

@@ -37,8 +37,8 @@ struct steered_connector {
     };
   }
 
-  void set(std::function<caf::expected<pipe_connection>(const connect_request&)>
-             f) {
+  void
+  set(std::function<caf::expected<pipe_connection>(const connect_request&)> f) {
     std::lock_guard<std::mutex> guard{mtx};
     body = std::move(f);
   }
@@ -116,10 +116,10 @@ TEST_SUITE("backed pipe") {
     std::vector<std::byte> wire(frame_header_size * 3 + 5);
     write_frame_header(wire.data(), frame_type::data, 7, 5);
     std::memcpy(wire.data() + frame_header_size, "hello", 5);
-    write_frame_header(wire.data() + frame_header_size + 5, frame_type::ack,
-                       42, 0);
-    write_frame_header(wire.data() + 2 * frame_header_size + 5,
-                       frame_type::fin, 12, 0);
+    write_frame_header(wire.data() + frame_header_size + 5, frame_type::ack, 42,
+                       0);
+    write_frame_header(wire.data() + 2 * frame_header_size + 5, frame_type::fin,
+                       12, 0);
     recorder r;
     frame_parser fp;
     // One byte at a time: every split point of every frame.
@@ -157,8 +157,8 @@ TEST_SUITE("backed pipe") {
     auto p2a = pattern(70000, 2);
     auto wa = std::async(std::launch::async, [&] {
       for (std::size_t i = 0; i < a2p.size(); i += 999)
-        REQUIRE_FALSE(pp.active.write(a2p.data() + i,
-                                      std::min<std::size_t>(999, a2p.size() - i)));
+        REQUIRE_FALSE(pp.active.write(
+          a2p.data() + i, std::min<std::size_t>(999, a2p.size() - i)));
       return pp.active.close_write();
     });
     auto wp = std::async(std::launch::async, [&] {
@@ -198,9 +198,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE(p);
     steered_connector sc;
     std::shared_ptr<probe_transport> last;
-    sc.set([&](const connect_request& req) {
-      return connect_to(*p, req, &last);
-    });
+    sc.set(
+      [&](const connect_request& req) { return connect_to(*p, req, &last); });
     auto opts = small_window();
     opts.auto_reconnect = false;
     auto a = backed_pipe::make(f.sys, sc.make(), opts);
@@ -238,9 +237,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE(p);
     steered_connector sc;
     std::shared_ptr<probe_transport> last;
-    sc.set([&](const connect_request& req) {
-      return connect_to(*p, req, &last);
-    });
+    sc.set(
+      [&](const connect_request& req) { return connect_to(*p, req, &last); });
     auto a = backed_pipe::make(f.sys, sc.make(), small_window(1 << 16));
     REQUIRE(a);
     event_probe ev{f.sys};
@@ -392,9 +390,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE(p);
     steered_connector sc;
     std::shared_ptr<probe_transport> last;
-    sc.set([&](const connect_request& req) {
-      return connect_to(*p, req, &last);
-    });
+    sc.set(
+      [&](const connect_request& req) { return connect_to(*p, req, &last); });
     auto opts = small_window();
     opts.max_attempts = 3;
     auto a = backed_pipe::make(f.sys, sc.make(), opts);
@@ -404,9 +401,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE_FALSE(a->connect());
     REQUIRE_FALSE(p->write("last words"));
     CHECK(read_exactly(*a, 10) == "last words");
-    REQUIRE(eventually(*p, [](const pipe_stats& s) {
-      return s.acknowledged == 10;
-    }));
+    REQUIRE(
+      eventually(*p, [](const pipe_stats& s) { return s.acknowledged == 10; }));
     sc.set([](const connect_request&) -> caf::expected<pipe_connection> {
       return make_error(errc::io_error, "host unreachable");
     });
@@ -420,8 +416,8 @@ TEST_SUITE("backed pipe") {
     char c;
     auto k = a->read(&c, 1);
     REQUIRE_FALSE(k);
-    CHECK(render(k.error()).find("gave up reconnecting after 3") !=
-          std::string::npos);
+    CHECK(render(k.error()).find("gave up reconnecting after 3")
+          != std::string::npos);
     CHECK(render(a->write("x")).find("gave up") != std::string::npos);
     CHECK(a->connect() == a->stats().last_error);
     a->close();
@@ -435,9 +431,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE(p);
     steered_connector sc;
     std::shared_ptr<probe_transport> last;
-    sc.set([&](const connect_request& req) {
-      return connect_to(*p, req, &last);
-    });
+    sc.set(
+      [&](const connect_request& req) { return connect_to(*p, req, &last); });
     auto opts = small_window(1024);
     opts.auto_reconnect = false;
     auto a = backed_pipe::make(f.sys, sc.make(), opts);
@@ -467,8 +462,8 @@ TEST_SUITE("backed pipe") {
     system_fixture f;
     std::promise<void> entered;
     std::promise<bool> saw_cancel;
-    auto connector = [&](const connect_request& req)
-      -> caf::expected<pipe_connection> {
+    auto connector
+      = [&](const connect_request& req) -> caf::expected<pipe_connection> {
       // Waits for its cancellation, as a connect to a silent host would.
       std::mutex m;
       std::condition_variable cv;
@@ -506,7 +501,8 @@ TEST_SUITE("backed pipe") {
     auto probe = std::make_shared<probe_transport>(x);
     auto a = backed_pipe::make(
       f.sys,
-      [&, rel, probe](const connect_request&) -> caf::expected<pipe_connection> {
+      [&, rel,
+       probe](const connect_request&) -> caf::expected<pipe_connection> {
         entered.set_value();
         rel.wait();
         return pipe_connection{probe, 0};
@@ -535,9 +531,8 @@ TEST_SUITE("backed pipe") {
       REQUIRE(p);
       steered_connector sc;
       std::shared_ptr<probe_transport> last;
-      sc.set([&](const connect_request& req) {
-        return connect_to(*p, req, &last);
-      });
+      sc.set(
+        [&](const connect_request& req) { return connect_to(*p, req, &last); });
       auto opts = small_window(1024);
       opts.auto_reconnect = false;
       auto a = backed_pipe::make(f.sys, sc.make(), opts);
@@ -622,9 +617,8 @@ TEST_SUITE("backed pipe") {
     REQUIRE(p);
     steered_connector sc;
     std::shared_ptr<probe_transport> last;
-    sc.set([&](const connect_request& req) {
-      return connect_to(*p, req, &last);
-    });
+    sc.set(
+      [&](const connect_request& req) { return connect_to(*p, req, &last); });
     auto a = backed_pipe::make(f.sys, sc.make(), small_window());
     REQUIRE(a);
     REQUIRE_FALSE(a->connect());
@@ -676,8 +670,7 @@ TEST_SUITE("backed pipe") {
     CHECK_FALSE(none.read(&c, 1));
     CHECK(is(none.connect(), errc::invalid_argument));
     none.close();
-    CHECK(is(backed_pipe::make(f.sys, {}, {}).error(),
-             errc::invalid_argument));
+    CHECK(is(backed_pipe::make(f.sys, {}, {}).error(), errc::invalid_argument));
     pipe_options zero;
     zero.window = 0;
     CHECK(is(backed_pipe::make_passive(f.sys, zero).error(),

@@ -62,8 +62,7 @@ caf::error write_all(backed_pipe& p, const std::string& data,
 }
 
 /// Reads in random pieces until the end.
-caf::expected<std::string> read_all_random(backed_pipe& p,
-                                           std::uint64_t seed) {
+caf::expected<std::string> read_all_random(backed_pipe& p, std::uint64_t seed) {
   std::mt19937_64 rng{seed};
   std::string out;
   std::string buf(8192, '\0');
@@ -121,8 +120,8 @@ soak_result run_seed(caf::actor_system& sys, std::uint64_t seed) {
              + std::to_string(p2a.size()) + " bytes, content "
              + (ra->size() == p2a.size() ? "differs" : "cut");
     if (*at_passive != a2p)
-      return "active -> passive: " + std::to_string(at_passive->size())
-             + " of " + std::to_string(a2p.size()) + " bytes, content "
+      return "active -> passive: " + std::to_string(at_passive->size()) + " of "
+             + std::to_string(a2p.size()) + " bytes, content "
              + (at_passive->size() == a2p.size() ? "differs" : "cut");
     if (auto err = pp.active.wait_acknowledged(30s))
       return "active acknowledged: " + render(err);
@@ -177,9 +176,9 @@ TEST_SUITE("backed pipe soak") {
                            << " ./asyncstream-pipe-tests -tc='*soak*'");
       }
     }
-    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                              - t0)
-                  .count();
+    auto secs
+      = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
     std::printf("pipe soak: %llu seeds (%llu..%llu), %llu failed, %llu "
                 "connect attempts, %llu bytes sent (replays included), "
                 "%.1f s\n",

@@ -23,8 +23,8 @@
 //   in several calls (each with the sequence number of its first byte), so
 //   nothing is buffered twice. A malformed frame (an unknown type, a
 //   control frame with a payload, an empty or too long data frame, a 'B'
-//   with a value, a 'W' of 0) is `protocol_error` naming what came; after an error the
-//   parser takes nothing more.
+//   with a value, a 'W' of 0) is `protocol_error` naming what came; after an
+//   error the parser takes nothing more.
 // - The checks that need the pipe's state (a data frame at the wrong
 //   sequence number, an acknowledgement of bytes never sent) are the
 //   handler's: it returns an error and the parser stops there.
@@ -65,8 +65,9 @@ public:
 
   /// Payload bytes of a data frame: `n` bytes whose first has sequence
   /// number `seq` (a frame's payload may come in several calls).
-  virtual caf::error on_data(std::uint64_t seq, const std::byte* data,
-                             std::size_t n) = 0;
+  virtual caf::error
+  on_data(std::uint64_t seq, const std::byte* data, std::size_t n)
+    = 0;
 
   /// A control frame ('A', 'W', 'F', 'E', 'B') and its value.
   virtual caf::error on_control(frame_type type, std::uint64_t value) = 0;
