@@ -118,6 +118,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
   bool fin_received = false;
   std::uint64_t in_final = 0;
   bool peer_bye = false;
+  bool bye_out = false; // our goodbye went out (on some connection)
   std::atomic<std::uint64_t> read_count{0};
 
   std::vector<caf::actor> observers;
@@ -496,6 +497,9 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         if ((err = send_control(t, frame_type::bye, 0)))
           break;
         bye_sent = true;
+        std::lock_guard<std::mutex> guard{mtx};
+        bye_out = true;
+        cv.notify_all();
       }
     }
     if (err)
@@ -945,8 +949,10 @@ bool backed_pipe::wait_peer_done(caf::timespan timeout) {
   auto& c = *impl_->core;
   std::unique_lock<std::mutex> lk{c.mtx};
   c.cv.wait_for(lk, timeout,
-                [&] { return c.peer_bye || c.closed || c.failed; });
-  return c.peer_bye;
+                [&] {
+                  return (c.peer_bye && c.bye_out) || c.closed || c.failed;
+                });
+  return c.peer_bye && c.bye_out;
 }
 
 void backed_pipe::close() {

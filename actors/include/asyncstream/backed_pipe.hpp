@@ -209,8 +209,10 @@ public:
   /// the pipe closed or failed (then that error).
   caf::error wait_acknowledged(std::optional<caf::timespan> timeout = {});
 
-  /// Waits until the peer ended the connection after both directions were
-  /// closed, or `timeout` passed (returns whether the peer ended it).
+  /// Waits until both sides said goodbye: both directions ended and every
+  /// byte was read on both sides, the peer told us so and our goodbye went
+  /// out (so `close()` then leaves the peer nothing to wait for). Returns
+  /// false after `timeout`, or when the pipe closed or failed first.
   bool wait_peer_done(caf::timespan timeout);
 
   /// Closes the pipe: cancels an attempt in flight, drops the connection,
