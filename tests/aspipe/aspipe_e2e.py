@@ -12,6 +12,10 @@ time; both must exit 0 and the sha256 at each end must match.
 Scenario "gone": the listener is killed for good; the connector must give
 up with a message and exit status 3 within its limit.
 
+Scenario "second": while a session is in use, a second `aspipe connect` is
+refused (exit 4, the reason in its log); the first session then ends
+cleanly with its bytes intact.
+
 The seed (random unless --seed) is printed first, with the command that
 replays it. Every wait is bounded (--deadline).
 """
@@ -420,11 +424,80 @@ def scenario_gone(args, rng, workdir):
     return []
 
 
+def wait_for_text(path, text, deadline, proc=None):
+    """Polls the log at `path` for `text` until `deadline` (or until `proc`
+    exits); returns whether it appeared."""
+    while time.monotonic() < deadline:
+        with open(path, "rb") as f:
+            if text in f.read():
+                return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def scenario_second(args, rng, workdir):
+    log("second: a second peer is refused while a session is in use")
+    deadline = time.monotonic() + args.deadline
+    payload_a = rng.randbytes(100 * 1024)
+    payload_b = rng.randbytes(50 * 1024)
+    out_a = os.path.join(workdir, "second_listener.out")
+    out_b = os.path.join(workdir, "second_first.out")
+    with open(out_a, "wb") as lout:
+        listener, port, listen_log = start_listener(
+            args.aspipe, workdir, subprocess.PIPE, lout, [], deadline)
+    first_log = os.path.join(workdir, "second_first.log")
+    with open(first_log, "wb") as flog, open(out_b, "wb") as fout:
+        first = subprocess.Popen(
+            [args.aspipe, "connect", f"127.0.0.1:{port}"],
+            stdin=subprocess.PIPE, stdout=fout, stderr=flog)
+    failures = []
+    if not wait_for_text(first_log, b"connected", deadline, first):
+        failures.append("the first peer never connected")
+    second_log = os.path.join(workdir, "second_second.log")
+    with open(second_log, "wb") as slog:
+        second = subprocess.Popen(
+            [args.aspipe, "connect", f"127.0.0.1:{port}", "--max-attempts",
+             "2", "--backoff-max", "0.1", "--connect-timeout", "2"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slog)
+    if wait_all([second], min(deadline, time.monotonic() + 30)):
+        failures.append("the second peer did not give up within 30 s")
+    elif second.returncode != 4:
+        failures.append(f"the second peer exited {second.returncode}, "
+                        "expected 4")
+    if b"already serves a session" not in open(second_log, "rb").read():
+        failures.append("the second peer's log does not say why it was "
+                        "refused")
+    # The first session is unharmed: both directions end cleanly.
+    first.stdin.write(payload_a)
+    first.stdin.close()
+    listener.stdin.write(payload_b)
+    listener.stdin.close()
+    late = wait_all([first, listener], deadline)
+    if late:
+        failures.append("the first session did not end by itself")
+    if first.returncode != 0 or listener.returncode != 0:
+        failures.append(f"the first session exited {first.returncode}/"
+                        f"{listener.returncode}, expected 0/0")
+    if open(out_a, "rb").read() != payload_a:
+        failures.append("the listener did not get the first peer's bytes")
+    if open(out_b, "rb").read() != payload_b:
+        failures.append("the first peer did not get the listener's bytes")
+    if failures:
+        log("second peer log:\n" + tail(second_log))
+        log("first peer log:\n" + tail(first_log))
+        log("listener log:\n" + tail(listen_log))
+        return failures
+    log("second: OK, refused with exit 4; the first session ended cleanly")
+    return []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--aspipe", required=True, help="the aspipe binary")
     ap.add_argument("--seed", type=int, help="replay this seed")
-    ap.add_argument("--scenario", choices=["all", "cuts", "gone"],
+    ap.add_argument("--scenario", choices=["all", "cuts", "gone", "second"],
                     default="all")
     ap.add_argument("--size-mib", type=int,
                     help="MiB from connector to listener (default 256, 64 "
@@ -464,6 +537,8 @@ def main():
             failures += scenario_cuts(args, rng, workdir)
         if args.scenario in ("all", "gone"):
             failures += scenario_gone(args, rng, workdir)
+        if args.scenario in ("all", "second"):
+            failures += scenario_second(args, rng, workdir)
     if failures:
         for f in failures:
             log("FAIL: " + f)

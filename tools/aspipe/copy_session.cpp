@@ -26,7 +26,7 @@ namespace aspipe {
 
 namespace {
 
-constexpr std::size_t buffer_size = 256 * 1024;
+constexpr std::size_t buffer_size = 1024 * 1024;
 
 /// What the two copy threads report to the main loop.
 struct copy_state {

@@ -8,14 +8,19 @@ Rows, each run in this order, SIZE bytes from a file to a file:
              (what the relay alone costs)
   cut64      the same through the relay, which resets the connection every
              64 MiB of relayed bytes (the pipe reconnects and replays)
-Each row's time runs from starting the sender until both ends exited;
-MB/s = SIZE / time / 1e6; the ratio column is MB/s / tcp's MB/s. Medians of
+Each row's time runs from starting the sender until the sender exited (the
+receiver has every byte by then: socat -u ends after the receiver's end,
+aspipe once the listener acknowledged the end); MB/s = SIZE / time / 1e6;
+the ratio column is MB/s / tcp's MB/s. "cpu s" is the user+system CPU time
+of the row's processes (both ends; the relay runs in this Python process and
+is not counted), steadier than wall time on a shared machine. Medians of
 --runs runs. The received file is checked (size for every run, sha256 for
 the first run of each row). Every process is bounded by --deadline.
 """
 
 import argparse
 import hashlib
+import resource
 import os
 import shutil
 import socket
@@ -72,7 +77,13 @@ def wait_or_kill(procs, deadline):
         raise SystemExit("pipe_bench: error: a process ran past the deadline")
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_tcp(args, src, dst):
+    cpu0 = children_cpu()
     port = free_port()
     with open(dst, "wb") as out:
         rx = subprocess.Popen(["socat", "-u", "-b", "262144",
@@ -87,12 +98,13 @@ def run_tcp(args, src, dst):
     with open(src, "rb") as inp:
         tx = subprocess.Popen(["socat", "-u", "-b", "262144", "STDIN",
                                f"TCP:127.0.0.1:{port}"], stdin=inp)
-    wait_or_kill([tx, rx], t0 + args.deadline)
+    wait_or_kill([tx], t0 + args.deadline)
     t = time.monotonic() - t0
+    wait_or_kill([rx], t0 + args.deadline)
     if tx.returncode or rx.returncode:
         raise SystemExit(f"pipe_bench: error: socat exited {tx.returncode}"
                          f"/{rx.returncode}")
-    return t, {}
+    return t, {"cpu": children_cpu() - cpu0}
 
 
 def port_listening(port):
@@ -108,6 +120,7 @@ def port_listening(port):
 
 
 def run_aspipe(args, src, dst, relay, cut_every, workdir):
+    cpu0 = children_cpu()
     empty = os.path.join(workdir, "empty")
     open(empty, "wb").close()
     deadline = time.monotonic() + args.deadline
@@ -138,7 +151,7 @@ def run_aspipe(args, src, dst, relay, cut_every, workdir):
     t = time.monotonic() - t0
     # The listener may linger for the peer's goodbye: not part of the copy.
     wait_or_kill([listener], deadline)
-    extra = {}
+    extra = {"cpu": children_cpu() - cpu0}
     if proxy:
         proxy.stop()
         extra["cuts"] = proxy.cuts
@@ -178,6 +191,7 @@ def main():
                 left -= n
         want = sha256_of(src)
         times = {r: [] for r in rows}
+        cpus = {r: [] for r in rows}
         cuts = {}
         for i in range(args.runs):
             for r in rows:
@@ -200,19 +214,24 @@ def main():
                     raise SystemExit(f"pipe_bench: error: {r}: sha256 differs")
                 os.unlink(dst)
                 times[r].append(t)
+                cpus[r].append(extra["cpu"])
                 if "cuts" in extra:
                     cuts.setdefault(r, []).append(extra["cuts"])
-                log(f"run {i + 1} {r}: {t:.2f} s, {size / t / 1e6:.0f} MB/s"
+                log(f"run {i + 1} {r}: {t:.2f} s, {size / t / 1e6:.0f} MB/s, "
+                    f"cpu {extra['cpu']:.2f} s"
                     + (f", {extra['cuts']} cuts" if "cuts" in extra else ""))
         base = statistics.median(times["tcp"]) if "tcp" in times else None
         print(f"# {args.bytes} per copy, medians of {args.runs}, "
               f"{os.cpu_count()} cores, aspipe --window {args.window}")
-        print(f"{'row':<10} {'median s':>9} {'MB/s':>8} {'x tcp':>7}  runs (s)")
+        print(f"{'row':<10} {'median s':>9} {'MB/s':>8} {'x tcp':>7} "
+              f"{'cpu s':>6}  runs (s)")
         for r in rows:
             m = statistics.median(times[r])
             ratio = f"{base / m:.2f}" if base else "-"
             note = f"  cuts {cuts[r]}" if r in cuts else ""
-            print(f"{r:<10} {m:>9.2f} {size / m / 1e6:>8.0f} {ratio:>7}  "
+            c = statistics.median(cpus[r])
+            print(f"{r:<10} {m:>9.2f} {size / m / 1e6:>8.0f} {ratio:>7} "
+                  f"{c:>6.2f}  "
                   + " ".join(f"{t:.2f}" for t in times[r]) + note)
 
 
