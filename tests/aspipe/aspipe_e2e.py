@@ -10,7 +10,9 @@ the connector to the listener and some bytes the other way at the same
 time; both must exit 0 and the sha256 at each end must match.
 
 Scenario "gone": the listener is killed for good; the connector must give
-up with a message and exit status 3 within its limit.
+up with a message and exit status 3 within its limit. Then the other way
+round: the connector is killed; the listener gives up after its
+--reconnect-timeout (1 s here), exit status 3.
 
 Scenario "second": while a session is in use, a second `aspipe connect` is
 refused (exit 4, the reason in its log); the first session then ends
@@ -421,6 +423,42 @@ def scenario_gone(args, rng, workdir):
         return failures
     last = [l for l in text.splitlines() if "error" in l][-1:]
     log(f"gone: OK, gave up after {took:.1f} s: {last[0] if last else ''}")
+    return scenario_connector_gone(args, workdir)
+
+
+def scenario_connector_gone(args, workdir):
+    """The other way round: the connector dies for good; the listener gives
+    up after --reconnect-timeout with exit 3."""
+    log("gone: the connector dies for good; the listener must give up")
+    deadline = time.monotonic() + args.deadline
+    listener, port, listen_log = start_listener(
+        args.aspipe, workdir, subprocess.PIPE, subprocess.DEVNULL,
+        ["--reconnect-timeout", "1"], deadline)
+    connector = subprocess.Popen(
+        [args.aspipe, "connect", f"127.0.0.1:{port}"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    failures = []
+    if not wait_for_text(listen_log, b"connected", deadline, listener):
+        failures.append("the connector never connected")
+    connector.send_signal(signal.SIGKILL)
+    connector.wait()
+    t_kill = time.monotonic()
+    late = wait_all([listener], min(deadline, t_kill + 30))
+    took = time.monotonic() - t_kill
+    listener.stdin.close()
+    if late:
+        failures.append("the listener did not give up within 30 s")
+    elif listener.returncode != EXIT_GAVE_UP:
+        failures.append(f"the listener exited {listener.returncode}, "
+                        f"expected {EXIT_GAVE_UP}")
+    text = tail(listen_log, 40)
+    if "did not come back" not in text:
+        failures.append("the listener's log does not say why it gave up")
+    if failures:
+        log("listener log:\n" + text)
+        return failures
+    log(f"gone: OK, the listener gave up after {took:.1f} s")
     return []
 
 
