@@ -12,7 +12,8 @@ time; both must exit 0 and the sha256 at each end must match.
 Scenario "gone": the listener is killed for good; the connector must give
 up with a message and exit status 3 within its limit. Then the other way
 round: the connector is killed; the listener gives up after its
---reconnect-timeout (1 s here), exit status 3.
+--reconnect-timeout (1 s here), exit status 3. And a listener restarted on
+the same port refuses the old session: the connector ends at once, exit 4.
 
 Scenario "second": while a session is in use, a second `aspipe connect` is
 refused (exit 4, the reason in its log); the first session then ends
@@ -423,7 +424,53 @@ def scenario_gone(args, rng, workdir):
         return failures
     last = [l for l in text.splitlines() if "error" in l][-1:]
     log(f"gone: OK, gave up after {took:.1f} s: {last[0] if last else ''}")
-    return scenario_connector_gone(args, workdir)
+    return scenario_connector_gone(args, workdir) + \
+        scenario_restart(args, workdir)
+
+
+def scenario_restart(args, workdir):
+    """The listener is restarted on the same port: it has a new session, so
+    the connector's resume is refused and it ends at once with exit 4."""
+    log("restart: a restarted listener refuses the old session")
+    deadline = time.monotonic() + args.deadline
+    first, port, _ = start_listener(
+        args.aspipe, workdir, subprocess.PIPE, subprocess.DEVNULL, [],
+        deadline)
+    connect_log = os.path.join(workdir, "connect_restart.log")
+    with open(connect_log, "wb") as clog:
+        connector = subprocess.Popen(
+            [args.aspipe, "connect", f"127.0.0.1:{port}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=clog)
+    failures = []
+    if not wait_for_text(connect_log, b"connected", deadline, connector):
+        failures.append("the connector never connected")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    first.stdin.close()
+    log_path = os.path.join(workdir, "listen_restart.log")
+    with open(log_path, "wb") as logf:
+        second = subprocess.Popen(
+            [args.aspipe, "listen", str(port), "--bind", "127.0.0.1"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=logf)
+    late = wait_all([connector], min(deadline, time.monotonic() + 15))
+    connector.stdin.close()
+    second.send_signal(signal.SIGKILL)
+    second.wait()
+    second.stdin.close()
+    text = tail(connect_log, 40)
+    if late:
+        failures.append("the connector did not end within 15 s")
+    elif connector.returncode != 4:
+        failures.append(f"the connector exited {connector.returncode}, "
+                        "expected 4")
+    if "unknown session" not in text:
+        failures.append("the connector's log does not name the refusal")
+    if failures:
+        log("connector log:\n" + text)
+        log("new listener log:\n" + tail(log_path))
+        return failures
+    log("restart: OK, refused with exit 4")
+    return []
 
 
 def scenario_connector_gone(args, workdir):
@@ -496,11 +543,11 @@ def scenario_second(args, rng, workdir):
     second_log = os.path.join(workdir, "second_second.log")
     with open(second_log, "wb") as slog:
         second = subprocess.Popen(
-            [args.aspipe, "connect", f"127.0.0.1:{port}", "--max-attempts",
-             "2", "--backoff-max", "0.1", "--connect-timeout", "2"],
+            [args.aspipe, "connect", f"127.0.0.1:{port}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slog)
-    if wait_all([second], min(deadline, time.monotonic() + 30)):
-        failures.append("the second peer did not give up within 30 s")
+    # A refusal is final: no retrying up to --max-attempts (40).
+    if wait_all([second], min(deadline, time.monotonic() + 10)):
+        failures.append("the second peer did not give up within 10 s")
     elif second.returncode != 4:
         failures.append(f"the second peer exited {second.returncode}, "
                         "expected 4")

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -90,6 +91,14 @@ int run_listen(caf::actor_system& sys, const settings& cfg,
   return code;
 }
 
+/// What the connector wrapper shares with `run_connect`.
+struct refusal_state {
+  std::mutex mtx;
+  /// The pipe to close on a refusal; null once it is about to go.
+  backed_pipe* pipe = nullptr;
+  bool refused = false;
+};
+
 int run_connect(caf::actor_system& sys, const settings& cfg, pipe_options popts,
                 const aspipe::copy_options& copts) {
   std::string host;
@@ -107,14 +116,29 @@ int run_connect(caf::actor_system& sys, const settings& cfg, pipe_options popts,
   popts.auto_reconnect = true;
   popts.max_attempts = cfg.max_attempts;
   popts.backoff_max = seconds(cfg.backoff_max_s);
+  // A refusal of the session by the listener is final (it was restarted,
+  // or serves another peer): the wrapper closes the pipe at once instead of
+  // letting it retry up to the limit. Only "too many connections in the
+  // handshake" is worth retrying.
+  auto refusal = std::make_shared<refusal_state>();
   // Every failed attempt is worth a line: the pipe retries silently.
-  auto connector = [inner = tcp_connector(host, port, co),
+  auto connector = [inner = tcp_connector(host, port, co), refusal,
                     max = cfg.max_attempts](const connect_request& req) {
     auto result = inner(req);
-    if (!result && !(req.cancel && req.cancel->canceled()))
-      spdlog::warn(
-        "connect attempt {} failed (giving up after {} in a row): {}",
-        req.attempt, max, render(result.error()));
+    if (result || (req.cancel && req.cancel->canceled()))
+      return result;
+    auto text = render(result.error());
+    if (text.find("refused by the peer") != std::string::npos
+        && text.find("too many connections") == std::string::npos) {
+      spdlog::error("the listener refused the session: {}", text);
+      std::lock_guard<std::mutex> guard{refusal->mtx};
+      refusal->refused = true;
+      if (refusal->pipe)
+        refusal->pipe->close(); // returns without waiting for us
+      return result;
+    }
+    spdlog::warn("connect attempt {} failed (giving up after {} in a row): {}",
+                 req.attempt, max, text);
     return result;
   };
   auto pipe = backed_pipe::make(sys, connector, popts);
@@ -122,14 +146,26 @@ int run_connect(caf::actor_system& sys, const settings& cfg, pipe_options popts,
     spdlog::error("creating the pipe: {}", render(pipe.error()));
     return aspipe::exit_local_error;
   }
+  {
+    std::lock_guard<std::mutex> guard{refusal->mtx};
+    refusal->pipe = &*pipe;
+  }
+  auto was_refused = [&] {
+    std::lock_guard<std::mutex> guard{refusal->mtx};
+    refusal->pipe = nullptr; // the pipe goes with this scope
+    return refusal->refused;
+  };
   if (auto err = pipe->connect()) {
     auto s = pipe->stats();
+    pipe->close();
+    if (was_refused())
+      return aspipe::exit_peer_error;
     spdlog::error("could not connect to {}:{}, gave up after {} attempts: {}",
                   host, port, s.attempts, render(err));
-    pipe->close();
     return aspipe::exit_code_of(err);
   }
-  return aspipe::run_copy_session(*pipe, copts);
+  auto code = aspipe::run_copy_session(*pipe, copts);
+  return was_refused() ? aspipe::exit_peer_error : code;
 }
 
 } // namespace
