@@ -51,8 +51,9 @@ struct tcp_pipe_server_options {
   caf::timespan handshake_timeout = std::chrono::seconds(10);
   /// Options of every accepted socket.
   tcp_socket_options socket;
-  /// Called (on a server thread) with each connection that failed before
-  /// its route (a bad or late hello, the limit); may be empty.
+  /// Called with each connection that failed before its route (a bad or
+  /// late hello, the limit), on the server's threads, possibly several at
+  /// once (make it thread-safe); may be empty.
   std::function<void(const caf::error&)> on_error;
 };
 
