@@ -381,13 +381,22 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
            && read_count.load(std::memory_order_relaxed) == in_final;
   }
 
-  /// The read position worth telling the peer (bytes past `acked_out`).
+  /// Acknowledgements go out once the reader took `ack_step()` bytes past
+  /// the last one, at once when it read the whole direction, and else at
+  /// most `ack_delay` after the first unacknowledged read: one per read
+  /// would cost the peer a wake-up per frame.
+  std::uint64_t ack_step() const {
+    return std::clamp<std::uint64_t>(opts.window / 8, 1, 4 * 1024 * 1024);
+  }
+
+  static constexpr auto ack_delay = std::chrono::milliseconds(1);
+
+  /// Whether the read position must go to the peer now.
   bool ack_due_locked(std::uint64_t acked_out) const {
     auto read = read_count.load(std::memory_order_relaxed);
     if (read <= acked_out)
       return false;
-    auto step = std::clamp<std::uint64_t>(opts.window / 4, 1, 64 * 1024);
-    return read - acked_out >= step || read == received;
+    return read - acked_out >= ack_step() || (fin_received && read == in_final);
   }
 
   void send_loop(connection_ptr conn) {
@@ -398,6 +407,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
     bool fin_sent = false;
     bool fin_ack_sent = false;
     bool bye_sent = false;
+    bool ack_late = false; // a read waited `ack_delay` for its ack
+    std::optional<clock_type::time_point> ack_pending_since;
     auto max_frame = std::clamp<std::size_t>(opts.max_frame, 1,
                                              max_frame_payload);
     caf::error err;
@@ -416,7 +427,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           if (conn->dead || closed)
             return true;
           ack = read_count.load(std::memory_order_relaxed);
-          need_ack = !greeted || ack_due_locked(acked_out);
+          need_ack = !greeted || ack_due_locked(acked_out)
+                     || (ack_late && ack > acked_out);
           // Raised before the acknowledgement leaves: the peer may answer
           // it with data before this thread runs again.
           if (need_ack)
@@ -441,7 +453,21 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
                      && (need_ack ? ack : acked_out) == in_final;
           return need_ack || avail > 0 || need_fin || need_fin_ack || need_bye;
         };
-        cv.wait(lk, ready);
+        while (!ready()) {
+          if (read_count.load(std::memory_order_relaxed) > acked_out) {
+            // Reads not acknowledged yet: at the latest after the delay.
+            if (!ack_pending_since)
+              ack_pending_since = clock_type::now();
+            if (!cv.wait_until(lk, *ack_pending_since + ack_delay, ready))
+              ack_late = true; // `ready` is true now
+          } else {
+            cv.wait(lk, [&] {
+              return ready()
+                     || read_count.load(std::memory_order_relaxed)
+                          > acked_out;
+            });
+          }
+        }
         if (conn->dead || closed)
           break;
       }
@@ -454,6 +480,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         if ((err = send_control(t, frame_type::ack, ack)))
           break;
         acked_out = ack;
+        ack_late = false;
+        ack_pending_since.reset();
       }
       if (need_fin_ack) {
         if ((err = send_control(t, frame_type::fin_ack, in_fin_at)))
@@ -541,8 +569,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
         return err;
       next += n;
       std::lock_guard<std::mutex> guard{core->mtx};
-      core->received = next;
-      core->cv.notify_all();
+      core->received = next; // nobody waits for it: reads go to the stream
       return {};
     }
 
@@ -619,7 +646,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
       h.next = received;
     }
     frame_parser parser;
-    std::vector<std::byte> buf(256 * 1024);
+    std::vector<std::byte> buf(1024 * 1024);
     caf::error err;
     for (;;) {
       auto k = t.read(buf.data(), buf.size());
@@ -855,11 +882,18 @@ caf::expected<std::size_t> backed_pipe::read(void* buf, std::size_t n) {
       return c.gone_error_locked();
     return std::move(k.error());
   }
+  bool wake = false;
   {
     std::lock_guard<std::mutex> guard{c.mtx};
-    c.read_count.fetch_add(*k, std::memory_order_relaxed);
+    auto before = c.read_count.fetch_add(*k, std::memory_order_relaxed);
+    auto after = before + *k;
+    // The send thread cares when reads start to wait for an acknowledgement
+    // (it starts the delay), when a step is due, or at the end.
+    wake = before <= c.advertised || after - c.advertised >= c.ack_step()
+           || (c.fin_received && after == c.in_final);
   }
-  c.cv.notify_all(); // the send thread may owe the peer an acknowledgement
+  if (wake)
+    c.cv.notify_all();
   return *k;
 }
 

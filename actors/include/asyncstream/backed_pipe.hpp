@@ -96,8 +96,8 @@ struct pipe_options {
   /// acknowledged), and the room for incoming bytes not yet read.
   std::uint64_t window = 64 * 1024 * 1024;
 
-  /// Largest data frame on the wire (bytes of payload).
-  std::size_t max_frame = 256 * 1024;
+  /// Largest data frame on the wire (bytes of payload; at most 1 MiB).
+  std::size_t max_frame = 1024 * 1024;
 
   /// Active side: reconnect by itself after a connection fails.
   bool auto_reconnect = true;
