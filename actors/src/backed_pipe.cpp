@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -15,6 +16,7 @@
 #include <caf/send.hpp>
 
 #include "asyncstream/blocking_reader.hpp"
+#include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/pipe_frames.hpp"
 #include "asyncstream/protocol.hpp"
@@ -391,6 +393,9 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
 
   static constexpr auto ack_delay = std::chrono::milliseconds(1);
 
+  /// Size of the chunks the receive thread reads into.
+  static constexpr std::size_t receive_chunk = 1024 * 1024;
+
   /// Whether the read position must go to the peer now.
   bool ack_due_locked(std::uint64_t acked_out) const {
     auto read = read_count.load(std::memory_order_relaxed);
@@ -463,8 +468,7 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
           } else {
             cv.wait(lk, [&] {
               return ready()
-                     || read_count.load(std::memory_order_relaxed)
-                          > acked_out;
+                     || read_count.load(std::memory_order_relaxed) > acked_out;
             });
           }
         }
@@ -542,6 +546,9 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
     pipe_core* core;
     connection* conn;
     std::uint64_t next = 0; // the sequence number the next byte must have
+    /// The chunk the transport reads into: payload goes into the incoming
+    /// stream as slices of it, without another copy.
+    mutable_chunk_ptr chunk;
 
     caf::error on_data(std::uint64_t seq, const std::byte* data,
                        std::size_t n) override {
@@ -565,7 +572,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
       }
       // Never blocks: the peer sends no more than the window allows, and
       // the incoming stream keeps a window's worth past the reader.
-      if (auto err = core->in_writer->write(data, n))
+      auto offset = static_cast<std::size_t>(data - chunk->data());
+      if (auto err = core->in_writer->write(slice{chunk, offset, n}))
         return err;
       next += n;
       std::lock_guard<std::mutex> guard{core->mtx};
@@ -646,10 +654,24 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
       h.next = received;
     }
     frame_parser parser;
-    std::vector<std::byte> buf(1024 * 1024);
+    auto pool = chunk_pool::shared(receive_chunk);
+    std::size_t fill = 0;
     caf::error err;
     for (;;) {
-      auto k = t.read(buf.data(), buf.size());
+      // Reads go straight into pooled chunk memory; a new chunk once the
+      // current one has less than an eighth left.
+      if (!h.chunk || h.chunk->capacity() - fill < receive_chunk / 8) {
+        try {
+          h.chunk = pool->acquire();
+        } catch (const std::bad_alloc&) {
+          err = make_error(errc::resource_exhausted,
+                           "no memory for the pipe's receive buffer");
+          break;
+        }
+        fill = 0;
+      }
+      auto* at = h.chunk->mutable_data() + fill;
+      auto k = t.read(at, h.chunk->capacity() - fill);
       if (!k) {
         err = std::move(k.error());
         break;
@@ -659,7 +681,8 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
                          t.describe() + ": the peer ended the connection");
         break;
       }
-      if ((err = parser.feed(buf.data(), *k, h)))
+      fill += *k;
+      if ((err = parser.feed(at, *k, h)))
         break;
     }
     on_failure(conn, std::move(err));
@@ -865,28 +888,31 @@ caf::error backed_pipe::accept(pipe_transport_ptr transport,
   return {};
 }
 
-caf::expected<std::size_t> backed_pipe::read(void* buf, std::size_t n) {
-  if (!impl_)
-    return invalid_pipe();
-  auto& c = *impl_->core;
+namespace {
+
+/// Runs one read of the user's (`f` reads from the incoming stream and
+/// returns how many bytes it took) and accounts for it.
+template <class T, class F>
+caf::expected<T> user_read(pipe_core& c, F f) {
   std::lock_guard<std::mutex> serial{c.read_mtx};
   {
     std::lock_guard<std::mutex> guard{c.mtx};
     if (c.closed)
       return c.gone_error_locked();
   }
-  auto k = c.user_reader.read(buf, n);
-  if (!k) {
+  std::size_t k = 0;
+  auto res = f(k);
+  if (!res) {
     std::lock_guard<std::mutex> guard{c.mtx};
     if (c.closed)
       return c.gone_error_locked();
-    return std::move(k.error());
+    return std::move(res.error());
   }
   bool wake = false;
   {
     std::lock_guard<std::mutex> guard{c.mtx};
-    auto before = c.read_count.fetch_add(*k, std::memory_order_relaxed);
-    auto after = before + *k;
+    auto before = c.read_count.fetch_add(k, std::memory_order_relaxed);
+    auto after = before + k;
     // The send thread cares when reads start to wait for an acknowledgement
     // (it starts the delay), when a step is due, or at the end.
     wake = before <= c.advertised || after - c.advertised >= c.ack_step()
@@ -894,13 +920,15 @@ caf::expected<std::size_t> backed_pipe::read(void* buf, std::size_t n) {
   }
   if (wake)
     c.cv.notify_all();
-  return *k;
+  return res;
 }
 
-caf::error backed_pipe::write(const void* data, std::size_t n) {
-  if (!impl_)
-    return invalid_pipe();
-  auto& c = *impl_->core;
+/// Runs one write of the user's in pieces of at most a quarter window
+/// (`put(offset, n)` writes one): the send thread learns of each piece once
+/// it is in, so a writer waiting for room never waits for bytes the send
+/// thread does not know about.
+template <class Put>
+caf::error user_write(pipe_core& c, std::size_t n, Put put) {
   std::lock_guard<std::mutex> serial{c.write_mtx};
   {
     std::lock_guard<std::mutex> guard{c.mtx};
@@ -909,15 +937,12 @@ caf::error backed_pipe::write(const void* data, std::size_t n) {
     if (c.write_closed)
       return make_error(errc::closed, "the pipe's write direction is closed");
   }
-  // Pieces of at most a quarter window: the send thread learns of each
-  // piece once it is in, so a writer waiting for room never waits for
-  // bytes the send thread does not know about.
   auto piece = static_cast<std::size_t>(
     std::clamp<std::uint64_t>(c.opts.window / 4, 1, 1024 * 1024));
-  auto* p = static_cast<const std::byte*>(data);
-  while (n > 0) {
-    auto k = std::min(n, piece);
-    if (auto err = c.out_writer->write(p, k)) {
+  std::size_t done = 0;
+  while (done < n) {
+    auto k = std::min(n - done, piece);
+    if (auto err = put(done, k)) {
       std::lock_guard<std::mutex> guard{c.mtx};
       if (auto gone = c.gone_error_locked())
         return gone;
@@ -928,10 +953,55 @@ caf::error backed_pipe::write(const void* data, std::size_t n) {
       c.out_written += k;
     }
     c.cv.notify_all();
-    p += k;
-    n -= k;
+    done += k;
   }
   return {};
+}
+
+} // namespace
+
+caf::expected<std::size_t> backed_pipe::read(void* buf, std::size_t n) {
+  if (!impl_)
+    return invalid_pipe();
+  auto& c = *impl_->core;
+  return user_read<std::size_t>(c, [&](std::size_t& k) {
+    auto res = c.user_reader.read(buf, n);
+    if (res)
+      k = *res;
+    return res;
+  });
+}
+
+caf::expected<std::vector<slice>> backed_pipe::read_slices(std::size_t max) {
+  if (!impl_)
+    return invalid_pipe();
+  auto& c = *impl_->core;
+  return user_read<std::vector<slice>>(c, [&](std::size_t& k) {
+    auto res = c.user_reader.read_slices(max);
+    if (res)
+      for (auto& x : *res)
+        k += x.size();
+    return res;
+  });
+}
+
+caf::error backed_pipe::write(const void* data, std::size_t n) {
+  if (!impl_)
+    return invalid_pipe();
+  auto& c = *impl_->core;
+  auto* p = static_cast<const std::byte*>(data);
+  return user_write(c, n, [&](std::size_t offset, std::size_t k) {
+    return c.out_writer->write(p + offset, k);
+  });
+}
+
+caf::error backed_pipe::write(slice s) {
+  if (!impl_)
+    return invalid_pipe();
+  auto& c = *impl_->core;
+  return user_write(c, s.size(), [&](std::size_t offset, std::size_t k) {
+    return c.out_writer->write(s.subslice(offset, k));
+  });
 }
 
 caf::error backed_pipe::write(std::string_view text) {
@@ -982,10 +1052,9 @@ bool backed_pipe::wait_peer_done(caf::timespan timeout) {
     return false;
   auto& c = *impl_->core;
   std::unique_lock<std::mutex> lk{c.mtx};
-  c.cv.wait_for(lk, timeout,
-                [&] {
-                  return (c.peer_bye && c.bye_out) || c.closed || c.failed;
-                });
+  c.cv.wait_for(lk, timeout, [&] {
+    return (c.peer_bye && c.bye_out) || c.closed || c.failed;
+  });
   return c.peer_bye && c.bye_out;
 }
 

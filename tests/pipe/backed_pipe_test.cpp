@@ -191,6 +191,36 @@ TEST_SUITE("backed pipe") {
     CHECK(is(pp.active.write("x"), errc::closed));
   }
 
+  TEST_CASE("zero-copy: write(slice) hands bytes over, read_slices hands "
+            "them out; both count like read and write") {
+    system_fixture f;
+    pipe_pair pp{f.sys, small_window(1 << 16)};
+    REQUIRE_FALSE(pp.active.connect());
+    auto text = std::make_shared<const std::string>(pattern(50000, 9));
+    auto chunk = adopt_buffer(text);
+    REQUIRE_FALSE(pp.active.write(slice{chunk, 0, text->size()}));
+    REQUIRE_FALSE(pp.active.close_write());
+    std::string got;
+    for (;;) {
+      auto xs = pp.passive.read_slices(7000);
+      REQUIRE(xs);
+      if (xs->empty())
+        break;
+      std::size_t n = 0;
+      for (auto& x : *xs) {
+        got.append(x.as_string_view());
+        n += x.size();
+      }
+      CHECK(n <= 7000);
+    }
+    CHECK(got == *text);
+    CHECK(pp.passive.stats().read == text->size());
+    CHECK_FALSE(pp.active.wait_acknowledged(10s));
+    pp.active.close();
+    CHECK(is(pp.active.read_slices(1).error(), errc::closed));
+    CHECK(is(pp.active.write(slice{chunk, 0, 1}), errc::closed));
+  }
+
   TEST_CASE("reads block while disconnected and resume after the "
             "reconnection; writes meanwhile are kept and replayed") {
     system_fixture f;

@@ -61,6 +61,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -194,8 +195,17 @@ public:
   /// its direction and every byte was read.
   caf::expected<std::size_t> read(void* buf, std::size_t n);
 
+  /// Takes up to `max` bytes as shared slices, without copying them (they
+  /// stay valid as long as they are held); empty once the peer closed its
+  /// direction and every byte was read.
+  caf::expected<std::vector<slice>> read_slices(std::size_t max);
+
   /// Writes all `n` bytes into the window (waits while it is full).
   caf::error write(const void* data, std::size_t n);
+
+  /// Appends the bytes of `s` without copying them (`s` is kept until the
+  /// peer acknowledged its bytes).
+  caf::error write(slice s);
 
   /// Writes the characters of `text`.
   caf::error write(std::string_view text);
