@@ -584,11 +584,9 @@ def main():
     ap.add_argument("--seed", type=int, help="replay this seed")
     ap.add_argument("--scenario", choices=["all", "cuts", "gone", "second"],
                     default="all")
-    ap.add_argument("--size-mib", type=int,
-                    help="MiB from connector to listener (default 256, 64 "
-                         "for an ASan build)")
-    ap.add_argument("--full", action="store_true",
-                    help="256 MiB even for an ASan build")
+    ap.add_argument("--size-mib", type=int, default=256,
+                    help="MiB from connector to listener (256: about 16 s, "
+                         "17 s under ASan+UBSan)")
     ap.add_argument("--back-kib", type=int, default=2048,
                     help="KiB from listener to connector")
     ap.add_argument("--cuts", type=int,
@@ -605,8 +603,6 @@ def main():
     seed = args.seed if args.seed is not None else \
         random.SystemRandom().randrange(1 << 32)
     asan = sanitized_binary(args.aspipe)
-    if args.size_mib is None:
-        args.size_mib = 64 if asan and not args.full else 256
     if args.cuts is None:
         args.cuts = max(2, args.size_mib // 16)
     replay = [sys.executable, os.path.abspath(__file__), "--aspipe",
