@@ -9,11 +9,16 @@
 #include <thread>
 #include <vector>
 
+#include <climits>
+#include <new>
+
 #include <poll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/error.hpp"
 #include "cli_values.hpp"
 
@@ -90,8 +95,21 @@ struct waker {
 };
 
 void copy_input(backed_pipe& pipe, int fd, waker& wk, copy_state& st) {
-  std::vector<char> buf(buffer_size);
+  // Standard input is read straight into pooled chunks, which the pipe
+  // keeps as its window (write(slice)): no copy of our own.
+  auto pool = asyncstream::chunk_pool::shared(buffer_size);
+  asyncstream::mutable_chunk_ptr chunk;
+  std::size_t fill = 0;
   for (;;) {
+    if (!chunk || chunk->capacity() - fill < buffer_size / 16) {
+      try {
+        chunk = pool->acquire();
+      } catch (const std::bad_alloc&) {
+        st.fail(exit_local_error, "no memory for the input buffer");
+        return;
+      }
+      fill = 0;
+    }
     pollfd pfds[2] = {{fd, POLLIN, 0}, {wk.fds[0], POLLIN, 0}};
     auto r = ::poll(pfds, wk.fds[0] >= 0 ? 2 : 1, -1);
     if (r < 0) {
@@ -103,7 +121,7 @@ void copy_input(backed_pipe& pipe, int fd, waker& wk, copy_state& st) {
     }
     if (wk.fds[0] >= 0 && (pfds[1].revents & POLLIN))
       return; // stopping
-    auto n = ::read(fd, buf.data(), buf.size());
+    auto n = ::read(fd, chunk->mutable_data() + fill, chunk->capacity() - fill);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN)
         continue;
@@ -123,33 +141,40 @@ void copy_input(backed_pipe& pipe, int fd, waker& wk, copy_state& st) {
       st.cv.notify_all();
       return;
     }
-    if (auto err = pipe.write(buf.data(), static_cast<std::size_t>(n))) {
+    auto k = static_cast<std::size_t>(n);
+    if (auto err = pipe.write(asyncstream::slice{chunk, fill, k})) {
       st.fail(code_of(err), "sending: " + asyncstream::render(err));
       return;
     }
+    fill += k;
   }
 }
 
 void copy_output(backed_pipe& pipe, int fd, copy_state& st) {
-  std::vector<char> buf(buffer_size);
+  // The pipe hands out slices of its own chunks; one writev writes them.
+  std::vector<iovec> iov;
   for (;;) {
-    auto k = pipe.read(buf.data(), buf.size());
-    if (!k) {
-      st.fail(code_of(k.error()),
-              "receiving: " + asyncstream::render(k.error()));
+    auto xs = pipe.read_slices(buffer_size);
+    if (!xs) {
+      st.fail(code_of(xs.error()),
+              "receiving: " + asyncstream::render(xs.error()));
       return;
     }
-    if (*k == 0) {
+    if (xs->empty()) {
       spdlog::debug("the peer closed its direction; all bytes written out");
       std::lock_guard<std::mutex> guard{st.mtx};
       st.output_done = true;
       st.cv.notify_all();
       return;
     }
-    const char* p = buf.data();
-    std::size_t left = *k;
-    while (left > 0) {
-      auto n = ::write(fd, p, left);
+    iov.clear();
+    for (auto& x : *xs)
+      iov.push_back(iovec{const_cast<std::byte*>(x.data()), x.size()});
+    std::size_t first = 0;
+    while (first < iov.size()) {
+      auto count
+        = static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
+      auto n = ::writev(fd, iov.data() + first, count);
       if (n < 0) {
         if (errno == EINTR)
           continue;
@@ -157,8 +182,16 @@ void copy_output(backed_pipe& pipe, int fd, copy_state& st) {
                                     + std::strerror(errno));
         return;
       }
-      p += n;
-      left -= static_cast<std::size_t>(n);
+      // Skips what was written: whole buffers, then part of one.
+      auto left = static_cast<std::size_t>(n);
+      while (first < iov.size() && left >= iov[first].iov_len) {
+        left -= iov[first].iov_len;
+        ++first;
+      }
+      if (left > 0) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
     }
   }
 }
