@@ -24,6 +24,7 @@ replays it. Every wait is bounded (--deadline).
 """
 
 import argparse
+import fcntl
 import hashlib
 import os
 import random
@@ -165,6 +166,7 @@ class cutting_proxy:
             except OSError:
                 reset_close(client)
                 continue
+            server.settimeout(None)  # blocking descriptors: splice below
             conn = {"client": client, "server": server, "dead": False,
                     "bytes": 0, "limit": limit}
             with self.lock:
@@ -189,9 +191,28 @@ class cutting_proxy:
 
     def relay(self, conn):
         """Relays both directions of one connection in one thread, so that
-        a kill (a close with a reset) never races a blocked recv."""
+        a kill (a close with a reset) never races a blocked recv. The bytes
+        move with splice(2) through a kernel pipe per direction (no copy
+        into Python), up to the next cut point exactly."""
         client, server = conn["client"], conn["server"]
         peer = {client: server, server: client}
+        pipes = {}
+        for src in (client, server):
+            r, w = os.pipe()
+            try:
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+            pipes[src] = (r, w)
+        try:
+            self.relay_loop(conn, peer, pipes)
+        finally:
+            for r, w in pipes.values():
+                os.close(r)
+                os.close(w)
+
+    def relay_loop(self, conn, peer, pipes):
+        client, server = conn["client"], conn["server"]
         sources = [client, server]
         while sources:
             if self.stopping:
@@ -204,12 +225,27 @@ class cutting_proxy:
                 return
             for src in ready:
                 dst = peer[src]
+                # How far this read may go: to the next cut at most.
+                allowed = 1 << 20
+                handshake_cut = False
+                with self.lock:
+                    limit = conn["limit"]
+                    if limit is not None:
+                        allowed = min(allowed, limit - conn["bytes"])
+                        handshake_cut = True
+                    if self.cut_points:
+                        allowed = min(allowed,
+                                      self.cut_points[0] - self.relayed)
+                if allowed <= 0:
+                    self.kill(conn, handshake=handshake_cut)
+                    return
+                r, w = pipes[src]
                 try:
-                    data = src.recv(256 * 1024)
+                    n = os.splice(src.fileno(), w, allowed)
                 except OSError:
                     self.kill(conn)
                     return
-                if not data:
+                if n == 0:
                     # An orderly end: pass it on.
                     try:
                         dst.shutdown(socket.SHUT_WR)
@@ -217,31 +253,24 @@ class cutting_proxy:
                         pass
                     sources.remove(src)
                     continue
-                n = len(data)
-                send = n
-                handshake_cut = False
-                cut = False
                 with self.lock:
-                    limit = conn["limit"]
-                    if limit is not None and conn["bytes"] + n > limit:
-                        send = max(0, limit - conn["bytes"])
-                        handshake_cut = True
-                    elif self.cut_points and \
-                            self.relayed + n > self.cut_points[0]:
-                        send = self.cut_points.pop(0) - self.relayed
-                        while self.cut_points and \
-                                self.cut_points[0] <= self.relayed + n:
-                            self.cut_points.pop(0)
-                        cut = True
-                    conn["bytes"] += send
-                    self.relayed += send
+                    conn["bytes"] += n
+                    self.relayed += n
+                    at_limit = limit is not None and conn["bytes"] >= limit
+                    at_cut = False
+                    while self.cut_points and \
+                            self.cut_points[0] <= self.relayed:
+                        self.cut_points.pop(0)
+                        at_cut = True
+                left = n
                 try:
-                    dst.sendall(data[:send])
+                    while left > 0:
+                        left -= os.splice(r, dst.fileno(), left)
                 except OSError:
                     self.kill(conn)
                     return
-                if handshake_cut or cut:
-                    self.kill(conn, handshake=handshake_cut)
+                if at_limit or at_cut:
+                    self.kill(conn, handshake=at_limit)
                     return
         with self.lock:
             conn["dead"] = True
