@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -256,7 +257,10 @@ private:
 };
 
 std::string seconds_of(caf::timespan x) {
-  return std::to_string(std::chrono::duration<double>(x).count()) + " s";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s",
+                std::chrono::duration<double>(x).count());
+  return buf;
 }
 
 } // namespace
@@ -338,7 +342,7 @@ int run_copy_session(backed_pipe& pipe, const copy_options& opts) {
     break;
   }
   if (acknowledged) {
-    if (!pipe.wait_peer_done(opts.linger))
+    if (!pipe.wait_peer_done(opts.linger) && opts.linger.count() > 0)
       spdlog::warn("the peer did not confirm the end within {} (all bytes "
                    "were acknowledged)",
                    seconds_of(opts.linger));
