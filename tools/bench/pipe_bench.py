@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,15 +65,24 @@ def sha256_of(path):
 
 
 def wait_or_kill(procs, deadline):
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    late = [p for p in procs if p.poll() is None]
-    for p in late:
-        p.kill()
-        p.wait()
+    """Waits for every process (a blocking wait: Popen.wait with a timeout
+    polls in steps of up to 50 ms, too coarse for these times); a timer
+    kills what is still running at `deadline`."""
+    late = []
+
+    def kill_late():
+        for p in procs:
+            if p.poll() is None:
+                late.append(p)
+                p.kill()
+
+    timer = threading.Timer(max(0.01, deadline - time.monotonic()), kill_late)
+    timer.start()
+    try:
+        for p in procs:
+            p.wait()
+    finally:
+        timer.cancel()
     if late:
         raise SystemExit("pipe_bench: error: a process ran past the deadline")
 
