@@ -552,6 +552,36 @@ TEST_SUITE("backed pipe") {
     CHECK(probe->writes == 0);
   }
 
+  TEST_CASE("a connector may close its own pipe (aspipe does after a "
+            "refusal); a connector's protocol_error ends the retries") {
+    system_fixture f;
+    backed_pipe* self = nullptr;
+    auto a = backed_pipe::make(
+      f.sys,
+      [&](const connect_request&) -> caf::expected<pipe_connection> {
+        self->close();
+        return make_error(errc::closed, "refused by the peer: test");
+      },
+      small_window());
+    REQUIRE(a);
+    self = &*a;
+    CHECK(is(a->connect(), errc::closed));
+    CHECK(a->state() == pipe_state::closed);
+    int calls = 0;
+    auto b = backed_pipe::make(
+      f.sys,
+      [&](const connect_request&) -> caf::expected<pipe_connection> {
+        ++calls;
+        return make_error(errc::protocol_error, "not an aspipe peer");
+      },
+      small_window());
+    REQUIRE(b);
+    auto err = b->connect();
+    CHECK(is(err, errc::protocol_error));
+    CHECK(calls == 1);
+    CHECK(b->state() == pipe_state::disconnected);
+  }
+
   TEST_CASE("close in every state: blocked reads and writes return closed, "
             "later calls too") {
     system_fixture f;

@@ -33,7 +33,10 @@
 //   one reconnection. A `reconnect()` while an attempt runs joins it; every
 //   caller gets that attempt's result. No lock is held across a connector
 //   call: `close()` cancels an attempt in flight (its `cancel_token`) and
-//   returns without waiting for the connector.
+//   returns without waiting for the connector, so a connector may itself
+//   call `close()` (to stop retrying after a refusal, say). A connector
+//   error `protocol_error` or `data_loss` also ends automatic reconnection
+//   (retrying cannot help): the pipe fails with it.
 // - `read` blocks while no bytes are there (also while disconnected) and
 //   returns 0 once the peer closed its direction and every byte was read.
 //   `write` returns once the bytes are in the window (replayed after a
