@@ -139,7 +139,8 @@ struct pipe_stats {
   std::uint64_t written = 0;
   /// Outgoing bytes the peer acknowledged.
   std::uint64_t acknowledged = 0;
-  /// Bytes sent on the wire, replays included.
+  /// Payload bytes of the data frames written whole, replays included (a
+  /// frame cut off by a broken connection does not count).
   std::uint64_t sent = 0;
   /// Incoming bytes received (each counted once).
   std::uint64_t received = 0;
