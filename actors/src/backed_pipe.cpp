@@ -393,6 +393,9 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
 
   static constexpr auto ack_delay = std::chrono::milliseconds(1);
 
+  /// Received payload pieces smaller than this are copied, not sliced.
+  static constexpr std::size_t min_slice_piece = 4096;
+
   /// Size of the chunks the receive thread reads into.
   static constexpr std::size_t receive_chunk = 1024 * 1024;
 
@@ -572,8 +575,18 @@ struct pipe_core : std::enable_shared_from_this<pipe_core> {
       }
       // Never blocks: the peer sends no more than the window allows, and
       // the incoming stream keeps a window's worth past the reader.
-      auto offset = static_cast<std::size_t>(data - chunk->data());
-      if (auto err = core->in_writer->write(slice{chunk, offset, n}))
+      // Large pieces go in as slices of the receive chunk (no copy); small
+      // ones are copied, so that a peer sending tiny frames cannot make the
+      // stream hold a chunk's header bytes and an index entry per payload
+      // byte (copies pack into the writer's chunks, and merge).
+      caf::error err;
+      if (n >= min_slice_piece) {
+        auto offset = static_cast<std::size_t>(data - chunk->data());
+        err = core->in_writer->write(slice{chunk, offset, n});
+      } else {
+        err = core->in_writer->write(data, n);
+      }
+      if (err)
         return err;
       next += n;
       std::lock_guard<std::mutex> guard{core->mtx};

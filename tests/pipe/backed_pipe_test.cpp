@@ -705,6 +705,45 @@ TEST_SUITE("backed pipe") {
     p->close();
   }
 
+  TEST_CASE("a peer sending tiny frames: every byte arrives in order (small "
+            "pieces are copied, large ones sliced)") {
+    system_fixture f;
+    auto p = backed_pipe::make_passive(f.sys, small_window(1 << 20));
+    REQUIRE(p);
+    auto [x, y] = make_memory_transport_pair();
+    std::thread srv{[&, y = y] {
+      auto hello = read_hello(*y);
+      REQUIRE(hello);
+      CHECK_FALSE(p->accept(y, *hello, 5));
+    }};
+    auto welcome = client_handshake(*x, 0, 0);
+    srv.join();
+    REQUIRE(welcome);
+    auto data = pattern(20000, 11);
+    std::vector<std::byte> wire;
+    std::size_t i = 0;
+    std::size_t step = 1;
+    while (i < data.size()) {
+      // 1-byte frames, then growing ones up to 8 KiB: both paths.
+      auto k = std::min(step, data.size() - i);
+      std::byte hdr[frame_header_size];
+      write_frame_header(hdr, frame_type::data, i,
+                         static_cast<std::uint32_t>(k));
+      wire.insert(wire.end(), hdr, hdr + sizeof(hdr));
+      auto* b = reinterpret_cast<const std::byte*>(data.data() + i);
+      wire.insert(wire.end(), b, b + k);
+      i += k;
+      step = i < 3000 ? 1 : std::min<std::size_t>(step * 2, 8192);
+    }
+    auto sender = std::async(std::launch::async, [&, x = x] {
+      return x->write(wire.data(), wire.size());
+    });
+    CHECK(read_exactly(*p, data.size()) == data);
+    CHECK_FALSE(sender.get());
+    CHECK(p->stats().received == data.size());
+    p->close();
+  }
+
   TEST_CASE("an observer sees connected, disconnected, reconnecting, "
             "connected and closed") {
     system_fixture f;
