@@ -148,7 +148,7 @@ TEST_SUITE("backed pipe") {
     bad(frame_type::bye, 1, 0);
   }
 
-  TEST_CASE("bytes cross both ways exactly once and in order; each side "
+  TEST_CASE("bytes cross both ways exactly once and in order: each side "
             "ends its direction and both see the goodbye") {
     system_fixture f;
     pipe_pair pp{f.sys, small_window()};
@@ -192,7 +192,7 @@ TEST_SUITE("backed pipe") {
   }
 
   TEST_CASE("zero-copy: write(slice) hands bytes over, read_slices hands "
-            "them out; both count like read and write") {
+            "them out: both count like read and write") {
     system_fixture f;
     pipe_pair pp{f.sys, small_window(1 << 16)};
     REQUIRE_FALSE(pp.active.connect());
@@ -222,7 +222,7 @@ TEST_SUITE("backed pipe") {
   }
 
   TEST_CASE("reads block while disconnected and resume after the "
-            "reconnection; writes meanwhile are kept and replayed") {
+            "reconnection: writes meanwhile are kept and replayed") {
     system_fixture f;
     auto p = backed_pipe::make_passive(f.sys, small_window());
     REQUIRE(p);
@@ -377,7 +377,7 @@ TEST_SUITE("backed pipe") {
   }
 
   TEST_CASE("a peer position below the window is data_loss with the lost "
-            "range; the attempt fails as a whole") {
+            "range: the attempt fails as a whole") {
     system_fixture f;
     auto p = backed_pipe::make_passive(f.sys, small_window(1024));
     REQUIRE(p);
@@ -414,7 +414,7 @@ TEST_SUITE("backed pipe") {
   }
 
   TEST_CASE("automatic reconnection gives up after max_attempts: reads get "
-            "the bytes that came, then the error; writes the error") {
+            "the bytes that came, then the error: writes the error") {
     system_fixture f;
     auto p = backed_pipe::make_passive(f.sys, small_window());
     REQUIRE(p);
@@ -553,7 +553,7 @@ TEST_SUITE("backed pipe") {
   }
 
   TEST_CASE("a connector may close its own pipe (aspipe does after a "
-            "refusal); a connector's protocol_error ends the retries") {
+            "refusal): a connector's protocol_error ends the retries") {
     system_fixture f;
     backed_pipe* self = nullptr;
     auto a = backed_pipe::make(
