@@ -577,7 +577,7 @@ TEST_SUITE("contract") {
     CHECK(k.credit() == unlimited);
   }
 
-  TEST_CASE("max lag: a reader that moves is not cut; each move restarts the "
+  TEST_CASE("max lag: a reader that moves is not cut: each move restarts the "
             "time") {
     using namespace std::chrono_literals;
     auto opts = tethered(10);
@@ -606,7 +606,7 @@ TEST_SUITE("contract") {
     CHECK(k.credit() == unlimited);
   }
 
-  TEST_CASE("max lag: only the slowest readers are cut; the next one is timed "
+  TEST_CASE("max lag: only the slowest readers are cut: the next one is timed "
             "anew") {
     using namespace std::chrono_literals;
     auto opts = tethered(10);

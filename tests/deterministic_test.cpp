@@ -586,7 +586,7 @@ TEST_CASE("async reader: an end that comes after the last byte was read") {
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("stats: size follows the published bytes; final and error come "
+TEST_CASE("stats: size follows the published bytes: final and error come "
           "exactly at the end") {
   fixture f;
   auto st = f.stream().stats();

@@ -409,7 +409,7 @@ TEST_CASE("upload: a bad chunk size is a 400 and fails the stream with the "
   CHECK(all_released(h));
 }
 
-TEST_CASE("upload: a forced drain fails the stream; a complete upload is "
+TEST_CASE("upload: a forced drain fails the stream: a complete upload is "
           "201 and kept alive") {
   harness h;
   auto ok = h.connect();
@@ -455,7 +455,7 @@ TEST_CASE("upload: over --max-streams is a 503, and the name stays free") {
   CHECK(h.reg().size() == 1);
 }
 
-TEST_CASE("upload: over --max-stream-size is a 413; the stream keeps the "
+TEST_CASE("upload: over --max-stream-size is a 413: the stream keeps the "
           "bytes up to the limit, then fails") {
   auto cfg = harness::default_config();
   cfg.limits.max_stream_bytes = 5;
@@ -575,7 +575,7 @@ TEST_CASE("ranges at the edges: 416 with the length, suffixes, an unknown "
   CHECK(parse(c.pipe->output())[0].status == 404);
 }
 
-TEST_CASE("a live range: the status line waits for its first byte; the end "
+TEST_CASE("a live range: the status line waits for its first byte: the end "
           "cutting it short truncates it") {
   harness h;
   auto l = live_stream(h);

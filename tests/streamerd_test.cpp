@@ -327,7 +327,7 @@ TEST_CASE("Range: bytes= with a bad spec is malformed (416)") {
   CHECK(parsed(std::string("bytes=1-2\0", 10)) == range_parse::malformed);
 }
 
-TEST_CASE("Range: numbers up to 2^64-1; above is malformed, never wrapped") {
+TEST_CASE("Range: numbers up to 2^64-1: above is malformed, never wrapped") {
   byte_range r;
   REQUIRE(parsed("bytes=18446744073709551615-", r) == range_parse::ok);
   CHECK(r.first == u64_max);
