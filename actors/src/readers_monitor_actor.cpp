@@ -10,7 +10,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/spawn_options.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -126,7 +125,32 @@ struct monitor_state {
   }
 };
 
-using monitor_impl = monitor_actor::stateful_pointer<monitor_state>;
+/// The monitor's actor class. Not a `caf::stateful_actor`: that one destroys
+/// its state only in `on_exit`, which CAF skips for an actor still queued
+/// when the scheduler stops (a stream destroyed just before its system), and
+/// the state (with its strong handle on the transfer actor) then leaked. A
+/// member is destroyed with the actor in every case.
+class monitor_impl_actor : public monitor_actor::base {
+public:
+  monitor_impl_actor(caf::actor_config& cfg, std::size_t max_readers,
+                     std::shared_ptr<detail::stream_counters> counters,
+                     transfer_actor transfer);
+
+  behavior_type make_behavior() override;
+
+  const char* name() const override {
+    return monitor_state::name;
+  }
+
+  /// Releases the state as soon as the actor quits.
+  void on_exit() override {
+    state = monitor_state{};
+  }
+
+  monitor_state state;
+};
+
+using monitor_impl = monitor_impl_actor*;
 
 /// Grants (or parks) the open of reader `id`, owned by `owner` if valid.
 caf::result<std::uint64_t> open_reader(monitor_impl self, std::uint64_t id,
@@ -169,14 +193,18 @@ caf::result<std::uint64_t> open_reader(monitor_impl self, std::uint64_t id,
   return rp;
 }
 
-monitor_actor::behavior_type
-monitor_fun(monitor_impl self, std::size_t max_readers,
-            std::shared_ptr<detail::stream_counters> counters,
-            transfer_actor transfer) {
-  self->state.max_readers = max_readers == 0 ? 1 : max_readers;
-  self->state.counters = std::move(counters);
-  self->state.transfer = std::move(transfer);
-  self->state.self = self;
+monitor_impl_actor::monitor_impl_actor(
+  caf::actor_config& cfg, std::size_t max_readers,
+  std::shared_ptr<detail::stream_counters> counters, transfer_actor transfer)
+  : monitor_actor::base(cfg) {
+  state.max_readers = max_readers == 0 ? 1 : max_readers;
+  state.counters = std::move(counters);
+  state.transfer = std::move(transfer);
+  state.self = this;
+}
+
+monitor_actor::behavior_type monitor_impl_actor::make_behavior() {
+  auto self = this;
   // An owner terminated (quit, killed, threw): close each of its readers.
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
@@ -250,8 +278,8 @@ spawn_readers_monitor(caf::actor_system& sys, std::size_t max_readers,
                       transfer_actor transfer) {
   // Hidden: `~actor_system()` does not wait for it; a stream that outlives
   // its system is shut down by the system watch (stream.cpp).
-  return sys.spawn<caf::hidden>(monitor_fun, max_readers, std::move(counters),
-                                std::move(transfer));
+  return sys.spawn<monitor_impl_actor, caf::hidden>(
+    max_readers, std::move(counters), std::move(transfer));
 }
 
 } // namespace asyncstream

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <unordered_map>
@@ -90,11 +89,6 @@ struct system_watch {
   /// The system's spawn server, to tell a new system at the same address.
   caf::actor_addr spawn_serv;
   bool gone = false;
-  /// The stream actors of this system that have not terminated yet (also
-  /// of streams already destroyed): hidden actors are not waited for by
-  /// `~actor_system()`, so the watch waits for them instead.
-  std::size_t running = 0;
-  std::condition_variable all_done;
 };
 
 std::mutex watches_mtx;
@@ -131,15 +125,6 @@ void on_system_gone(caf::actor_system* sys,
   }
 }
 
-/// Waits (bounded) until every stream actor of the system terminated, so
-/// that streams destroyed just before their system do not leave actors
-/// behind. The scheduler still runs here.
-void await_stream_actors(system_watch& w) {
-  std::unique_lock<std::mutex> guard{w.mtx};
-  w.all_done.wait_for(guard, std::chrono::seconds(5),
-                      [&w] { return w.running == 0; });
-}
-
 /// Returns the watch of `sys`, attaching it to the system on first use.
 std::shared_ptr<system_watch> watch_of(caf::actor_system& sys) {
   auto& serv = sys.spawn_serv();
@@ -154,19 +139,15 @@ std::shared_ptr<system_watch> watch_of(caf::actor_system& sys) {
   w->spawn_serv = addr;
   if (auto* ptr = caf::actor_cast<caf::abstract_actor*>(serv))
     ptr->attach_functor([sys = &sys, w = std::weak_ptr<system_watch>{w}] {
-      if (auto sw = w.lock()) {
-        bool outliving = false;
-        {
-          std::lock_guard<std::mutex> guard{sw->mtx};
-          outliving = !sw->cores.empty();
-        }
+      // Streams destroyed in time are not waited for: their actors may
+      // still have a shutdown queued when the scheduler stops, and CAF then
+      // cleans them up without `on_exit`; they hold nothing that only
+      // `on_exit` releases (the monitor is not a stateful_actor for this
+      // reason). Blocking this worker to wait for them stalled
+      // `~actor_system()` for the whole bound whenever the scheduler's
+      // other worker had already stopped.
+      if (auto sw = w.lock())
         on_system_gone(sys, sw);
-        // Streams destroyed in time: wait for their last actors. Streams
-        // that outlive the system (reported above) are left to finish on
-        // their own, as the scheduler may need this very thread.
-        if (!outliving)
-          await_stream_actors(*sw);
-      }
     });
   return w;
 }
@@ -208,23 +189,6 @@ caf::error spawn_actors(caf::actor_system& sys, stream_core& core,
   core.transfer = std::move(*transfer);
   core.monitor = spawn_readers_monitor(sys, core.options.max_readers,
                                        core.counters, core.transfer);
-  // Count both with the system's watch until they terminate.
-  if (auto w = watch_of(sys)) {
-    for (auto* ptr : {caf::actor_cast<caf::abstract_actor*>(core.transfer),
-                      caf::actor_cast<caf::abstract_actor*>(core.monitor)}) {
-      if (ptr == nullptr)
-        continue;
-      {
-        std::lock_guard<std::mutex> guard{w->mtx};
-        ++w->running;
-      }
-      ptr->attach_functor([w] {
-        std::lock_guard<std::mutex> guard{w->mtx};
-        --w->running;
-        w->all_done.notify_all();
-      });
-    }
-  }
   return {};
 }
 
