@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "relay_policy.hpp"
+#include "relay_spec.hpp"
+
 namespace streamerd {
 
 /// A stream given on the command line.
@@ -69,6 +72,10 @@ struct config {
   std::size_t threads = 0;
   std::string log_level = "info";
   streamerd::limits limits;
+  /// The streams mirrored from upstream streamerds (`--relay`), and how
+  /// hard their relays try.
+  std::vector<relay_spec> relays;
+  relay_limits relay;
 };
 
 } // namespace streamerd

@@ -58,6 +58,26 @@ private:
   data_fn on_data_;
 };
 
+/// Text safe in a header field: printable ASCII, at most 200 bytes.
+std::string header_text(const std::string& x) {
+  std::string out;
+  for (auto c : x) {
+    if (out.size() >= 200)
+      break;
+    out += (c >= 0x20 && c < 0x7f) ? c : ' ';
+  }
+  return out;
+}
+
+/// The failure signal a relay reads (docs/relays.md): a failed stream's
+/// responses say how many bytes it has before its error, and why.
+void mark_failed(response_head& head, std::uint64_t size,
+                 const caf::error& err) {
+  head.set("X-Stream-State", "failed");
+  head.set("X-Stream-Failed-At", std::to_string(size));
+  head.set("X-Stream-Error", header_text(asyncstream::render(err)));
+}
+
 /// What one write of stream bytes holds on to until it is done.
 struct outgoing {
   std::string head;
@@ -244,9 +264,11 @@ private:
       if (st.final && st.error && (suffix || range_->first >= st.size)) {
         // The range lies past the point where the stream failed.
         dl_.stop();
-        reply(plain_answer(500, "stream " + req_.name + " failed after "
-                                  + std::to_string(st.size) + " bytes: "
-                                  + asyncstream::render(st.error) + "\n"));
+        auto res = plain_answer(500, "stream " + req_.name + " failed after "
+                                       + std::to_string(st.size) + " bytes: "
+                                       + asyncstream::render(st.error) + "\n");
+        mark_failed(res.head, st.size, st.error);
+        reply(std::move(res));
         return;
       }
       plan = plan_range(*range_, st.size, complete);
@@ -285,8 +307,12 @@ private:
                                    + asyncstream::render(err) + "\n");
     if (range_) {
       // The stream failed before the range's first byte.
-      return reply(plain_answer(500, "stream " + name + " failed: "
-                                       + asyncstream::render(err) + "\n"));
+      auto res = plain_answer(500, "stream " + name + " failed: "
+                                     + asyncstream::render(err) + "\n");
+      auto st = entry_->stream.stats();
+      if (st.final && st.error)
+        mark_failed(res.head, st.size, st.error);
+      return reply(std::move(res));
     }
     spdlog::error("{}: opening stream {}: {}", conn_.peer(), name,
                   asyncstream::render(err));
@@ -311,8 +337,10 @@ private:
     head.set("Content-Type", "application/octet-stream");
     head.set("Accept-Ranges", "bytes");
     head.set("Cache-Control", "no-store");
-    head.set("X-Stream-State",
-             !st.final ? "live" : (st.error ? "failed" : "ended"));
+    if (st.final && st.error)
+      mark_failed(head, st.size, st.error);
+    else
+      head.set("X-Stream-State", st.final ? "ended" : "live");
     if (range_)
       head.set("Content-Range",
                content_range(plan.offset, plan.length,

@@ -1,6 +1,7 @@
 // streamerd: serves live asyncstream streams over HTTP. See docs/streamerd.md.
 #include <sys/resource.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -20,6 +21,8 @@
 #include "byte_range.hpp"
 #include "config.hpp"
 #include "registry.hpp"
+#include "relay.hpp"
+#include "relay_spec.hpp"
 #include "server.hpp"
 #include "sources.hpp"
 #include "version.hpp"
@@ -27,6 +30,7 @@
 namespace {
 
 using streamerd::config;
+using streamerd::relay_spec;
 using streamerd::source_spec;
 
 /// Parses "HOST:PORT" ("[v6]:PORT" for IPv6) into `cfg`.
@@ -125,6 +129,10 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   std::vector<std::string> sources;
   std::vector<std::string> execs;
+  std::vector<std::string> relays;
+  double relay_idle_timeout_s = 30;
+  std::uint64_t relay_backoff_ms = 100;
+  std::uint64_t relay_backoff_max_ms = 5000;
   std::string retention;
   bool no_demo = false;
   app.set_version_flag("--version", "streamerd " STREAMERD_VERSION);
@@ -142,6 +150,38 @@ int main(int argc, char** argv) {
                  "serve the standard output of `/bin/sh -c COMMAND` as "
                  "stream NAME (NAME=COMMAND); repeatable")
     ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--relay", relays,
+                 "mirror stream UPNAME of another streamerd as local stream "
+                 "NAME while it is produced (NAME=http://HOST:PORT/streams/"
+                 "UPNAME); resumes cut connections with a Range request; "
+                 "repeatable (docs/relays.md)")
+    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+    ->group("Relays");
+  app.add_option("--relay-retries", cfg.relay.retries,
+                 "failed attempts in a row (no response head: refused, "
+                 "reset, timeout, 404, 5xx) after the first that a relay "
+                 "makes before it fails its stream")
+    ->capture_default_str()
+    ->check(CLI::Range(0u, 1000000u))
+    ->group("Relays");
+  app.add_option("--relay-backoff-ms", relay_backoff_ms,
+                 "wait before a relay's first retry; doubled per failed "
+                 "attempt")
+    ->capture_default_str()
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}))
+    ->group("Relays");
+  app.add_option("--relay-backoff-max-ms", relay_backoff_max_ms,
+                 "longest wait between a relay's attempts")
+    ->capture_default_str()
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}))
+    ->group("Relays");
+  app.add_option("--relay-idle-timeout", relay_idle_timeout_s,
+                 "seconds a relay waits for a connection, a response head or "
+                 "the next body byte before it counts the connection as "
+                 "broken and resumes (fractions allowed)")
+    ->capture_default_str()
+    ->check(CLI::Range(0.05, 86400.0))
+    ->group("Relays");
   app.add_flag("--no-demo", no_demo, "do not create the built-in demo stream");
   app.add_option("--max-readers", cfg.max_readers,
                  "concurrent readers per stream")
@@ -239,10 +279,24 @@ int main(int argc, char** argv) {
   for (auto& s : execs)
     if (err.empty())
       err = parse_spec(s, source_spec::kind::command, "--exec", cfg);
+  for (auto& r : relays) {
+    if (!err.empty())
+      break;
+    relay_spec spec;
+    if (auto e = streamerd::parse_relay_arg(r, spec); !e.empty())
+      err = "--relay " + r + ": " + e;
+    else
+      cfg.relays.push_back(std::move(spec));
+  }
   if (!err.empty()) {
     std::cerr << "streamerd: " << err << "\n";
     return 2;
   }
+  cfg.relay.backoff = std::chrono::milliseconds{relay_backoff_ms};
+  cfg.relay.backoff_max = std::chrono::milliseconds{
+    std::max(relay_backoff_ms, relay_backoff_max_ms)};
+  cfg.relay.idle_timeout = std::chrono::milliseconds{
+    static_cast<std::int64_t>(relay_idle_timeout_s * 1000)};
   if (!max_stream_size.empty()) {
     std::uint64_t n = 0;
     if (!parse_size(max_stream_size, n)) {
@@ -302,12 +356,23 @@ int main(int argc, char** argv) {
         reg.clear();
         return 1;
       }
+      streamerd::relay_service relays{sys, cfg, reg};
+      if (auto e = relays.start(); !e.empty()) {
+        spdlog::error("{}", e);
+        relays.stop();
+        for (auto& x : reg.clear())
+          x->stream.abort();
+        return 1;
+      }
       spdlog::info("streamerd {} listening on http://{}:{}/ ({} stream(s); "
                    "try: curl -N http://{}:{}/streams/{})",
                    STREAMERD_VERSION, cfg.host, cfg.port, reg.list().size(),
                    cfg.host, cfg.port,
                    cfg.demo ? "demo" : "NAME");
       srv.run();
+      // The relays fed their streams through the drain; now they stop
+      // (their streams fail, so nothing reads them as complete).
+      relays.stop();
       srv.shutdown();
       // Streams go before the actor system; their sources are stopped and
       // any open still waiting for a reader slot is refused at once.

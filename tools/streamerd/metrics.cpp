@@ -1,5 +1,6 @@
 #include "metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -48,6 +49,56 @@ void single(std::ostringstream& out, const char* name, const char* type,
             const char* help, T value) {
   describe(out, name, type, help);
   out << name << ' ' << value << '\n';
+}
+
+/// The `streamerd_relay_*` metrics of the streams that relays fill.
+void render_relay_metrics(std::ostringstream& out,
+                          const std::vector<stream_report>& reports) {
+  if (std::none_of(reports.begin(), reports.end(),
+                   [](const stream_report& r) { return r.relay != nullptr; }))
+    return;
+  auto label = [](const stream_report& r) {
+    return "{stream=\"" + escape(r.name) + "\",upstream=\""
+           + escape(r.relay->upstream) + "\"} ";
+  };
+  describe(out, "streamerd_relay_offset_bytes", "gauge",
+           "Bytes a relay received from its upstream (its stream's size).");
+  for (auto& r : reports)
+    if (r.relay)
+      out << "streamerd_relay_offset_bytes" << label(r)
+          << r.relay->offset.load() << '\n';
+  describe(out, "streamerd_relay_upstream_bytes", "gauge",
+           "The upstream stream's size as last seen (polled every second).");
+  for (auto& r : reports)
+    if (r.relay)
+      out << "streamerd_relay_upstream_bytes" << label(r)
+          << r.relay->upstream_bytes.load() << '\n';
+  describe(out, "streamerd_relay_lag_bytes", "gauge",
+           "Bytes the upstream has that the relay has not: upstream bytes "
+           "as last seen minus the offset, 0 if not ahead.");
+  for (auto& r : reports)
+    if (r.relay)
+      out << "streamerd_relay_lag_bytes" << label(r) << r.relay->lag() << '\n';
+  describe(out, "streamerd_relay_reconnects_total", "counter",
+           "Connections a relay made to its upstream after its first.");
+  for (auto& r : reports)
+    if (r.relay)
+      out << "streamerd_relay_reconnects_total" << label(r)
+          << r.relay->reconnects.load() << '\n';
+  describe(out, "streamerd_relay_receiving", "gauge",
+           "1 while a relay reads its upstream's body, else 0.");
+  for (auto& r : reports)
+    if (r.relay)
+      out << "streamerd_relay_receiving" << label(r)
+          << (r.relay->current() == relay_phase::receiving ? 1 : 0) << '\n';
+}
+
+/// Writes `xs` as a JSON array of integers.
+void json_array(std::ostringstream& out, const std::vector<std::uint64_t>& xs) {
+  out << '[';
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    out << (i == 0 ? "" : ",") << xs[i];
+  out << ']';
 }
 
 } // namespace
@@ -115,6 +166,7 @@ std::string render_metrics(const registry& reg, const counters& st,
   for (auto& r : reports)
     out << "streamerd_stream_lag_bytes{stream=\"" << escape(r.name) << "\"} "
         << r.lag << '\n';
+  render_relay_metrics(out, reports);
   return out.str();
 }
 
@@ -125,6 +177,7 @@ std::string render_status_json(const registry& reg, const counters& st,
   out << "{\"bytes_in_total\":" << in << ",\"bytes_out_total\":" << sent
       << ",\"readers\":" << reg.open_readers.load()
       << ",\"connections\":" << st.connections.load()
+      << ",\"rate_window_seconds\":" << traffic_history::window.count()
       << ",\"streams\":[";
   bool first = true;
   for (auto& r : reports) {
@@ -142,6 +195,17 @@ std::string render_status_json(const registry& reg, const counters& st,
     if (r.stats.error)
       out << ",\"error\":\"" << escape(asyncstream::render(r.stats.error))
           << "\"";
+    out << ",\"rate_in\":";
+    json_array(out, r.rates.in);
+    out << ",\"rate_out\":";
+    json_array(out, r.rates.out);
+    if (r.relay)
+      out << ",\"relay\":{\"upstream\":\"" << escape(r.relay->upstream)
+          << "\",\"state\":\"" << to_string(r.relay->current())
+          << "\",\"offset\":" << r.relay->offset.load()
+          << ",\"upstream_bytes\":" << r.relay->upstream_bytes.load()
+          << ",\"lag_bytes\":" << r.relay->lag()
+          << ",\"reconnects\":" << r.relay->reconnects.load() << "}";
     out << "}";
   }
   out << "]}";

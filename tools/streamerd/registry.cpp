@@ -118,6 +118,7 @@ void registry::cancel_await(std::uint64_t token) {
 
 std::vector<stream_report> registry::snapshot() const {
   auto now = std::chrono::system_clock::now();
+  auto tick = traffic_history::clock::now();
   std::vector<stream_report> out;
   for (auto& e : list()) {
     stream_report r;
@@ -130,6 +131,8 @@ std::vector<stream_report> registry::snapshot() const {
       r.lag = r.stats.size - *slowest;
     r.bytes_out = e->bytes_out.load();
     r.age_seconds = std::chrono::duration<double>(now - e->created).count();
+    r.rates = e->traffic.sample(tick, r.stats.size, r.bytes_out);
+    r.relay = e->relay;
     out.push_back(std::move(r));
   }
   return out;

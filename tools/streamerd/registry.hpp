@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "asyncstream/stream.hpp"
+#include "relay_status.hpp"
+#include "traffic_history.hpp"
 
 namespace streamerd {
 
@@ -35,6 +37,10 @@ struct stream_entry {
   std::atomic<std::uint64_t> bytes_out{0};
   /// Whether the producer failed (for logs and the status page).
   std::atomic<bool> failed{false};
+  /// The relay that fills it (`--relay`), null for any other stream.
+  std::shared_ptr<const relay_status> relay;
+  /// Bytes in and out over the last minute (the status page's charts).
+  traffic_history traffic;
 
   /// Records that consumer `id` is at `offset` (for the lag metric).
   void track(std::uint64_t id, std::uint64_t offset);
@@ -59,6 +65,10 @@ struct stream_report {
   std::uint64_t lag = 0;
   std::uint64_t bytes_out = 0;
   double age_seconds = 0;
+  /// Bytes per second in and out over the last minute, oldest first.
+  traffic_rates rates;
+  /// The relay that fills it, if any.
+  std::shared_ptr<const relay_status> relay;
 };
 
 /// The named streams and the daemon-wide counters.
