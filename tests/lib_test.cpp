@@ -291,7 +291,7 @@ TEST_CASE("pending index drops one reader's requests only") {
 }
 
 TEST_CASE("every error code has a message and a name") {
-  for (int i = 0; i <= static_cast<int>(errc::protocol_error); ++i) {
+  for (int i = 0; i <= static_cast<int>(errc::not_found); ++i) {
     auto code = static_cast<errc>(i);
     CHECK(std::string{describe(code)} != "unknown asyncstream error");
     CHECK(to_string(code) != "unknown");

@@ -32,6 +32,10 @@ const char* describe(errc code) noexcept {
       return "out of descriptors, memory or threads";
     case errc::protocol_error:
       return "the peer broke the protocol";
+    case errc::disconnected:
+      return "the connection to the stream's node broke";
+    case errc::not_found:
+      return "no stream of that name";
   }
   return "unknown asyncstream error";
 }
@@ -66,6 +70,10 @@ std::string to_string(errc code) {
       return "resource_exhausted";
     case errc::protocol_error:
       return "protocol_error";
+    case errc::disconnected:
+      return "disconnected";
+    case errc::not_found:
+      return "not_found";
   }
   return "unknown";
 }

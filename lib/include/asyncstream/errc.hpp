@@ -50,6 +50,12 @@ enum class errc : std::uint8_t {
   /// claiming to have read bytes that were never written). The context says
   /// what was received.
   protocol_error,
+  /// The connection to the node that holds a remote stream broke (or the
+  /// node went away): the reader is closed; open the stream again and
+  /// seek to the position to read on. The context names the node.
+  disconnected,
+  /// No stream of that name (a remote open, a relay's upstream).
+  not_found,
 };
 
 /// Returns a short human-readable description of `code`.

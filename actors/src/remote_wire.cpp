@@ -1,0 +1,101 @@
+// The wire forms of remote_protocol.hpp: bytes in and out of CAF's
+// serializers, status conversions, type registration.
+#include "asyncstream/remote_protocol.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/sec.hpp>
+
+#include "asyncstream/chunk_pool.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/remote.hpp"
+
+namespace asyncstream::remote {
+
+caf::error save_wire_bytes(caf::serializer& sink, const wire_bytes& x) {
+  auto size = x.size;
+  if (auto err = sink.apply(size))
+    return err;
+  for (auto& s : x.slices) {
+    if (s.empty())
+      continue;
+    // apply_raw takes a non-const pointer for both directions; a
+    // serializer only reads it.
+    auto* data = const_cast<std::byte*>(s.data());
+    if (auto err = sink.apply_raw(s.size(), data))
+      return err;
+  }
+  return caf::none;
+}
+
+caf::error load_wire_bytes(caf::deserializer& source, wire_bytes& x) {
+  x.slices.clear();
+  x.size = 0;
+  std::uint64_t size = 0;
+  if (auto err = source.apply(size))
+    return err;
+  if (size > max_wire_bytes)
+    return make_error(errc::protocol_error,
+                      "a message announces " + std::to_string(size)
+                        + " stream bytes (at most "
+                        + std::to_string(max_wire_bytes) + ")");
+  if (size == 0)
+    return caf::none;
+  // One chunk at a time: a message shorter than it announces fails at
+  // the first missing byte, having taken at most one chunk more.
+  auto pool = chunk_pool::shared();
+  auto left = size;
+  while (left > 0) {
+    auto ck = pool->acquire();
+    auto n = static_cast<std::size_t>(
+      std::min<std::uint64_t>(left, ck->capacity()));
+    if (auto err = source.apply_raw(n, ck->mutable_data()))
+      return err;
+    x.slices.emplace_back(chunk_ptr{std::move(ck)}, 0, n);
+    left -= n;
+  }
+  x.size = size;
+  return caf::none;
+}
+
+remote_status to_wire(const stream_status& st) {
+  remote_status res;
+  res.size = st.size;
+  res.oldest = st.oldest;
+  res.final = st.final;
+  res.error = st.error;
+  res.has_declared_length = st.declared_length.has_value();
+  res.declared_length = st.declared_length.value_or(0);
+  res.parked = st.parked;
+  return res;
+}
+
+stream_status from_wire(const remote_status& st) {
+  stream_status res;
+  res.size = st.size;
+  res.oldest = st.oldest;
+  res.final = st.final;
+  res.error = st.error;
+  if (st.has_declared_length)
+    res.declared_length = st.declared_length;
+  res.parked = st.parked;
+  return res;
+}
+
+void configure(caf::actor_system_config& cfg) {
+  asyncstream::configure(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.add_message_type<wire_bytes>("asyncstream::remote::wire_bytes");
+  cfg.add_message_type<remote_status>("asyncstream::remote::remote_status");
+  cfg.add_message_type<stream_shape>("asyncstream::remote::stream_shape");
+  cfg.add_message_type<open_request>("asyncstream::remote::open_request");
+  cfg.add_message_type<open_reply>("asyncstream::remote::open_reply");
+  cfg.add_message_type<remote_chunk>("asyncstream::remote::remote_chunk");
+  cfg.add_message_type<session_actor>("asyncstream::remote::session_actor");
+  cfg.add_message_type<directory_actor>(
+    "asyncstream::remote::directory_actor");
+}
+
+} // namespace asyncstream::remote

@@ -1,0 +1,251 @@
+// Remote streams across a process boundary: the test process and child
+// processes of this binary (roles.cpp) talk over CAF's middleman on
+// loopback. Every wait is bounded.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+
+#include "asyncstream/blocking_reader.hpp"
+#include "asyncstream/error.hpp"
+#include "asyncstream/remote.hpp"
+#include "asyncstream/stream_writer.hpp"
+
+#include "child_process.hpp"
+#include "roles.hpp"
+
+using namespace std::chrono_literals;
+
+namespace asyncstream::test {
+namespace {
+
+/// The test process's side: a system with the middleman and a publisher.
+struct node {
+  remote_config cfg;
+  caf::actor_system sys{cfg};
+  remote::publisher pub;
+
+  node() {
+    auto p = remote::publisher::publish(sys, 0);
+    REQUIRE(p);
+    pub = std::move(*p);
+  }
+
+  std::string port() const {
+    return std::to_string(pub.port());
+  }
+};
+
+/// Parses `bytes=N hash=H error=E`.
+struct read_result {
+  std::uint64_t bytes = 0;
+  std::uint64_t hash = 0;
+  std::string error;
+};
+
+read_result parse(const std::string& line) {
+  read_result res;
+  char err[64] = {0};
+  unsigned long long b = 0;
+  unsigned long long h = 0;
+  if (std::sscanf(line.c_str(), "bytes=%llu hash=%llu error=%63s", &b, &h,
+                  err)
+      == 3) {
+    res.bytes = b;
+    res.hash = h;
+    res.error = err;
+  }
+  return res;
+}
+
+} // namespace
+
+TEST_SUITE("remote") {
+
+  TEST_CASE("a reader in another process gets every byte in order while the "
+            "stream is written, then the end") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("live", *s));
+    constexpr std::uint64_t total = 48u << 20;
+    child_process child{{"--read", "127.0.0.1", n.port(), "live", "4194304"}};
+    REQUIRE(child.started());
+    // Written while the child reads: pieces of odd sizes.
+    std::uint64_t at = 0;
+    std::size_t piece = 1;
+    while (at < total) {
+      auto k = static_cast<std::size_t>(
+        std::min<std::uint64_t>(total - at, piece));
+      auto data = pattern(at, k);
+      REQUIRE_FALSE(w->write(data.data(), k));
+      at += k;
+      piece = piece * 3 % 700001 + 1;
+    }
+    REQUIRE_FALSE(w->close());
+    auto line = child.expect("RESULT ");
+    REQUIRE(line);
+    auto res = parse(*line);
+    CHECK(res.error == "none");
+    CHECK(res.bytes == total);
+    CHECK(res.hash == pattern_hash(total));
+    CHECK(child.wait() == 0);
+  }
+
+  TEST_CASE("an error reaches a remote reader at its byte") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("failing", *s));
+    auto data = pattern(0, 100000);
+    REQUIRE_FALSE(w->write(data.data(), data.size()));
+    REQUIRE_FALSE(w->close_with_error(make_error(errc::io_error, "disk")));
+    child_process child{
+      {"--read", "127.0.0.1", n.port(), "failing", "65536"}};
+    auto line = child.expect("RESULT ");
+    REQUIRE(line);
+    auto res = parse(*line);
+    CHECK(res.bytes == 100000);
+    CHECK(res.hash == pattern_hash(100000));
+    CHECK(res.error == "io_error");
+  }
+
+  TEST_CASE("a name the node does not publish is not_found, a port nobody "
+            "listens on is disconnected") {
+    node n;
+    child_process missing{{"--read", "127.0.0.1", n.port(), "nope", "65536"}};
+    auto line = missing.expect("RESULT ");
+    REQUIRE(line);
+    CHECK(parse(*line).error == "not_found");
+    // The publisher's port, once closed, has nobody behind it.
+    auto port = n.port();
+    n.pub.close();
+    child_process gone{{"--read", "127.0.0.1", port, "nope", "65536"}};
+    line = gone.expect("RESULT ");
+    REQUIRE(line);
+    CHECK(parse(*line).error == "disconnected");
+  }
+
+  TEST_CASE("another protocol version is refused with protocol_error") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    REQUIRE_FALSE(n.pub.add("v", *s));
+    child_process child{{"--raw-open", "127.0.0.1", n.port(), "v"}};
+    auto line = child.expect("RAW ");
+    REQUIRE(line);
+    CHECK(*line == "protocol_error");
+    CHECK(n.pub.sessions() == 0);
+  }
+
+  TEST_CASE("remote readers count against the stream's cap: a second one "
+            "waits and times out, and gets the slot once the first closes") {
+    node n;
+    stream_options opts;
+    opts.max_readers = 1;
+    auto s = stream::make(n.sys, source::push(), opts);
+    REQUIRE(s);
+    REQUIRE_FALSE(n.pub.add("capped", *s));
+    child_process child{{"--cap", "127.0.0.1", n.port(), "capped"}};
+    CHECK(child.expect("FIRST ") == std::optional<std::string>{"ok"});
+    CHECK(child.expect("SECOND ") == std::optional<std::string>{"timeout"});
+    CHECK(child.expect("THIRD ") == std::optional<std::string>{"ok"});
+    CHECK(child.wait() == 0);
+  }
+
+  TEST_CASE("positional reads, wait_for and seeks work remotely and do not "
+            "move the position") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("pos", *s));
+    auto data = pattern(0, 300000);
+    REQUIRE_FALSE(w->write(data.data(), data.size()));
+    child_process child{{"--positional", "127.0.0.1", n.port(), "pos"}};
+    CHECK(child.expect("POSITIONAL ") == std::optional<std::string>{"ok"});
+  }
+
+  TEST_CASE("a reader process killed mid-read frees its slot and its tether") {
+    node n;
+    stream_options opts;
+    opts.retention = 256u << 10;
+    opts.policy = retention_policy::tethered;
+    auto s = stream::make(n.sys, source::push(), opts);
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("tethered", *s));
+    child_process child{{"--hold", "127.0.0.1", n.port(), "tethered"}};
+    auto first = pattern(0, 1000);
+    REQUIRE_FALSE(w->write(first.data(), first.size()));
+    REQUIRE(child.expect("READY"));
+    CHECK(s->stats().readers == 1);
+    // The remote reader holds the producer: this write cannot finish while
+    // the reader lives (its window, 64 KiB, is far below 4 MiB).
+    auto writing = std::async(std::launch::async, [&] {
+      auto more = pattern(1000, 4u << 20);
+      return w->write(more.data(), more.size());
+    });
+    CHECK(writing.wait_for(200ms) == std::future_status::timeout);
+    child.kill();
+    // Its node is gone: the session ends, the slot and the tether go.
+    CHECK(writing.wait_for(30s) == std::future_status::ready);
+    CHECK_FALSE(writing.get());
+    auto closing = std::async(std::launch::async, [&] { return s->close(); });
+    CHECK(closing.wait_for(30s) == std::future_status::ready);
+    CHECK(s->stats().readers == 0);
+    CHECK(n.pub.sessions() == 0);
+  }
+
+  TEST_CASE("a reader whose node dies gets the bytes that came, then "
+            "disconnected, and can reopen elsewhere at its position") {
+    remote_config cfg;
+    caf::actor_system sys{cfg};
+    child_process server{{"--serve", "300000"}};
+    auto port = server.expect("PORT ");
+    REQUIRE(port);
+    auto s = remote::open(sys, "127.0.0.1",
+                          static_cast<std::uint16_t>(std::stoul(*port)),
+                          "live");
+    REQUIRE(s);
+    auto r = s->open_reader();
+    REQUIRE(r);
+    std::vector<std::byte> buf(300000);
+    auto n = r->read_exact(buf.data(), buf.size());
+    REQUIRE(n);
+    CHECK(*n == buf.size());
+    CHECK(buf == pattern(0, buf.size()));
+    server.kill();
+    std::byte b;
+    auto more = r->read(&b, 1);
+    REQUIRE_FALSE(more);
+    CHECK(is(more.error(), errc::disconnected));
+    CHECK(r->position() == 300000);
+    // Opening again fails while the node is down: a clear error, no hang.
+    auto again = remote::open(sys, "127.0.0.1",
+                              static_cast<std::uint16_t>(std::stoul(*port)),
+                              "live");
+    REQUIRE_FALSE(again);
+    CHECK(is(again.error(), errc::disconnected));
+  }
+
+} // TEST_SUITE
+
+} // namespace asyncstream::test
+
+int main(int argc, char** argv) {
+  if (argc > 1 && asyncstream::test::is_role(argv[1]))
+    return asyncstream::test::run_role(argc, argv);
+  doctest::Context ctx;
+  ctx.applyCommandLine(argc, argv);
+  return ctx.run();
+}
