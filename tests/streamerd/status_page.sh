@@ -6,8 +6,11 @@
 # Starts the daemon on a random loopback port, uploads a stream of a few KiB,
 # then loads http://127.0.0.1:PORT/ in headless Chromium (the page fills
 # itself from /status.json with JavaScript, so only a browser shows the rows)
-# and checks the rendered DOM lists the stream's name and byte count. Also
-# saves a screenshot for humans: $TMPDIR/streamerd-status.png (kept).
+# and checks the rendered DOM lists the stream's name and byte count and a
+# rate chart (an inline SVG with the in and out lines). Then starts a second
+# daemon that relays the stream (--relay) and checks its page shows the relay:
+# the upstream URL, the lag, and the chart fed with samples. Also saves a
+# screenshot for humans: $TMPDIR/streamerd-status.png (kept).
 #
 # Prints `ok NAME` / `FAIL NAME: why` per check and closes with
 # `N passed, N failed`; exit 1 if any failed, 77 (skip) without
@@ -35,11 +38,16 @@ OUTDIR=${TMPDIR:-/tmp}
 SHOT=$OUTDIR/streamerd-status.png
 TMP=$(mktemp -d "$OUTDIR/streamerd-status.XXXXXX")
 DPID=""
+RPID=""
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
   if [[ -n $DPID ]]; then
     kill -KILL "$DPID" 2>/dev/null || true
     wait "$DPID" 2>/dev/null || true
+  fi
+  if [[ -n $RPID ]]; then
+    kill -KILL "$RPID" 2>/dev/null || true
+    wait "$RPID" 2>/dev/null || true
   fi
   rm -rf "$TMP"
 }
@@ -129,7 +137,7 @@ fi
 # -- the page, rendered -------------------------------------------------------------
 
 chrome() {
-  timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --virtual-time-budget=5000 "$@" "$BASE/"
+  timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --virtual-time-budget=5000 "$@" "${PAGE:-$BASE/}"
 }
 rc=0
 chrome --dump-dom >"$TMP/dom.html" 2>"$TMP/chrome.err" || rc=$?
@@ -154,6 +162,13 @@ else
     ok status_dom
     echo "# the page shows $NAME with '$found'"
   fi
+  if grep -qE '<svg[^>]*class="rate-chart"' "$TMP/dom.html" \
+    && grep -qE '<polyline[^>]*class="rate-in"' "$TMP/dom.html" \
+    && grep -qE '<polyline[^>]*class="rate-out"' "$TMP/dom.html"; then
+    ok status_rate_chart
+  else
+    bad status_rate_chart "no <svg class=\"rate-chart\"> with rate-in and rate-out lines in the page"
+  fi
 fi
 
 rm -f "$SHOT"
@@ -168,7 +183,79 @@ else
   echo "# screenshot: $SHOT"
 fi
 
+# -- a relay of the stream: its page shows the upstream, the lag, the chart -------
+
+RLOG=$TMP/relay.err
+UPSTREAM=$BASE/streams/$NAME
+started=""
+for _ in 1 2 3 4 5 6 7 8; do
+  RPORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+  "$BIN" --listen "127.0.0.1:$RPORT" --no-demo --relay "mirror=$UPSTREAM" \
+    </dev/null >"$TMP/relay.out" 2>"$RLOG" &
+  RPID=$!
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$RPID" 2>/dev/null || break
+    code=$(timeout 2 curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+      "http://127.0.0.1:$RPORT/metrics" || true)
+    if [[ $code = 200 ]]; then
+      started=1
+      break
+    fi
+    sleep 0.05 # poll step
+  done
+  [[ -z $started ]] || break
+  wait "$RPID" 2>/dev/null || true
+  RPID=""
+  grep -qiE 'bind|in use|EADDRINUSE' "$RLOG" && continue
+  break
+done
+if [[ -z $started ]]; then
+  bad relay_start "relay daemon not serving: $(tail -n 3 "$RLOG" | tr '\n' ' ')"
+  finish
+fi
+RBASE=http://127.0.0.1:$RPORT
+# The rates are sampled at most once a second when /status.json is read:
+# poll until the relay's stream ended and has a rate sample (10 s deadline).
+have=""
+for ((i = 0; i < 50; i++)); do
+  timeout 5 curl -s "$RBASE/status.json" >"$TMP/relay.json" || true
+  if grep -q '"state":"ended"' "$TMP/relay.json" && grep -q '"rate_in":\[[0-9]' "$TMP/relay.json"; then
+    have=1
+    break
+  fi
+  sleep 0.2 # poll step
+done
+if [[ -z $have ]]; then
+  bad relay_json "no ended relay stream with a rate sample in /status.json: $(head -c 400 "$TMP/relay.json")"
+elif ! grep -qF "\"relay\":{\"upstream\":\"$UPSTREAM\"" "$TMP/relay.json" \
+  || ! grep -q '"lag_bytes":0,"reconnects":0}' "$TMP/relay.json"; then
+  bad relay_json "/status.json lacks the relay's upstream, lag or reconnects: $(head -c 400 "$TMP/relay.json")"
+else
+  ok relay_json
+fi
+rc=0
+PAGE=$RBASE/ chrome --dump-dom >"$TMP/relay.html" 2>"$TMP/chrome2.err" || rc=$?
+perl -0777 -pe 's{<(script|style)\b.*?</\1>}{}gis; s{<[^>]*>}{ }g; s{&nbsp;}{\x{a0}}g; s{&amp;}{&}g' \
+  "$TMP/relay.html" >"$TMP/relay.txt" 2>/dev/null || true
+if [[ $rc != 0 ]]; then
+  bad relay_dom "$CHROME --dump-dom exited $rc"
+elif ! grep -qF -- "$UPSTREAM" "$TMP/relay.txt" || ! grep -qE 'lag [0-9.]+ (B|KiB|MiB)' "$TMP/relay.txt"; then
+  bad relay_dom "the relay's page does not show its upstream $UPSTREAM and lag: $(tr -s ' \n' ' ' <"$TMP/relay.txt" | head -c 400)"
+else
+  ok relay_dom
+fi
+# the chart has its samples: a rate-in line with at least two points
+if grep -qE '<svg[^>]*class="rate-chart"[^>]*data-samples="[1-9]' "$TMP/relay.html" \
+  && grep -qE '<polyline[^>]*class="rate-in"[^>]*points="[0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+' "$TMP/relay.html"; then
+  ok relay_rate_chart
+else
+  bad relay_rate_chart "no rate chart with samples on the relay's page: $(grep -oE '<svg[^>]*class="rate-chart".{0,300}' "$TMP/relay.html" | head -c 400)"
+fi
+
 if ! kill -0 "$DPID" 2>/dev/null; then
   bad daemon "the daemon died: $(tail -n 5 "$DLOG" | tr '\n' ' ')"
+fi
+if ! kill -0 "$RPID" 2>/dev/null; then
+  bad relay_daemon "the relay daemon died: $(tail -n 5 "$RLOG" | tr '\n' ' ')"
 fi
 finish
