@@ -30,7 +30,8 @@ Phases (docs/relays.md, "Tests"):
             with a log line saying so; its clients' responses end truncated
   edges     a relay of a name the origin never has fails after its retries
             (404); a relay started after the upstream stream ended copies it
-            whole (Content-Length) and ends cleanly
+            whole (Content-Length) and ends cleanly; with --relay-on-demand a
+            relay stays idle until the first GET, which gets every byte
 
 Every wait polls a condition with a deadline; no loop is unbounded. Standard
 library only; the HTTP clients and the daemon runner are faults.py's.
@@ -578,7 +579,20 @@ def phase_edges(ctx):
                      r"attempt\(s\) in a row \(--relay-retries 2\); last: the upstream has no "
                      r"such stream \(404\)", log):
         raise Fail(f"no log line for the missing upstream stream: {relay.log_tail(3)}")
-    return "an ended upstream copied whole (Content-Length); a missing one failed after 404s"
+    # --relay-on-demand: idle until the first GET, which then gets it all
+    lazy = ctx.daemon("lazy", ["--relay", f"copy=http://{HOST}:{origin.port}/streams/done",
+                               "--relay-on-demand"])
+    state = stream_status(lazy, "copy")
+    offset = relay_offset(lazy, "copy")
+    _, body, _ = faults.http(lazy.port, "GET", "/status.json", timeout=5 * ctx.slow)
+    if state != "live" or offset != 0 or b'"state":"idle"' not in body:
+        raise Fail(f"--relay-on-demand: before any GET the relay should be idle with 0 bytes: "
+                   f"{body[:300]!r}")
+    resp, got, state = faults.http(lazy.port, "GET", "/streams/copy", timeout=10 * ctx.slow)
+    if resp.status != 200 or state != "complete" or got != data:
+        raise Fail(f"--relay-on-demand: the first GET: {resp.status}, {state}, {len(got)} bytes")
+    return ("an ended upstream copied whole (Content-Length); a missing one failed after 404s; "
+            "--relay-on-demand idle until the first GET, which got every byte")
 
 
 def run_phase(ctx, name):

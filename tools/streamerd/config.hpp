@@ -76,6 +76,8 @@ struct config {
   /// hard their relays try.
   std::vector<relay_spec> relays;
   relay_limits relay;
+  /// Relays start on the first GET of their stream, not at the start.
+  bool relay_on_demand = false;
 };
 
 } // namespace streamerd

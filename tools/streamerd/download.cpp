@@ -213,6 +213,8 @@ private:
 
   void open(registry::entry_ptr e) {
     entry_ = std::move(e);
+    if (entry_->on_demand)
+      entry_->on_demand(); // a relay that starts on first demand
     if (malformed_range_) {
       auto st = entry_->stream.stats();
       std::optional<std::uint64_t> total;

@@ -182,6 +182,11 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::Range(0.05, 86400.0))
     ->group("Relays");
+  app
+    .add_flag("--relay-on-demand", cfg.relay_on_demand,
+              "start each relay on the first GET of its stream instead of "
+              "at the start")
+    ->group("Relays");
   app.add_flag("--no-demo", no_demo, "do not create the built-in demo stream");
   app.add_option("--max-readers", cfg.max_readers,
                  "concurrent readers per stream")

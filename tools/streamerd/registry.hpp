@@ -39,6 +39,10 @@ struct stream_entry {
   std::atomic<bool> failed{false};
   /// The relay that fills it (`--relay`), null for any other stream.
   std::shared_ptr<const relay_status> relay;
+  /// Called by every GET and HEAD of this stream before it opens a reader:
+  /// starts a relay on first demand (`--relay-on-demand`). Thread-safe and
+  /// cheap after the first call; empty for other streams.
+  std::function<void()> on_demand;
   /// Bytes in and out over the last minute (the status page's charts).
   traffic_history traffic;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <thread>
@@ -566,6 +567,28 @@ private:
 
 } // namespace
 
+/// Starts a relay once, on the first demand, unless the service stopped.
+struct demand_gate {
+  std::mutex mtx;
+  net::io_context* ioc = nullptr;
+  std::shared_ptr<relay_worker> worker;
+  bool started = false;
+
+  void open() {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (started || ioc == nullptr)
+      return;
+    started = true;
+    net::post(*ioc, [w = worker] { w->start(); });
+  }
+
+  void close() {
+    std::lock_guard<std::mutex> guard{mtx};
+    ioc = nullptr;
+    worker.reset();
+  }
+};
+
 struct relay_service::state {
   state(caf::actor_system& sys, const config& cfg, registry& reg)
     : sys(sys), cfg(cfg), reg(reg), work(net::make_work_guard(ioc)) {
@@ -578,6 +601,7 @@ struct relay_service::state {
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> work;
   std::vector<std::shared_ptr<relay_worker>> workers;
+  std::vector<std::shared_ptr<demand_gate>> gates;
   std::thread thread;
 };
 
@@ -602,6 +626,9 @@ std::string relay_service::start() {
       return "relay " + spec.name + ": " + asyncstream::render(w.error());
     auto status = std::make_shared<relay_status>();
     status->upstream = spec.url;
+    status->on_demand = st.cfg.relay_on_demand;
+    if (status->on_demand)
+      status->phase = static_cast<int>(relay_phase::idle);
     auto e = std::make_shared<stream_entry>();
     e->name = spec.name;
     e->origin = "relay of " + spec.url;
@@ -613,13 +640,25 @@ std::string relay_service::start() {
       return "relay " + spec.name + ": the name is given twice";
     }
     log_when_final(st.sys, e);
-    st.workers.push_back(std::make_shared<relay_worker>(
-      st.ioc, spec, st.cfg.relay, std::move(*w), std::move(status)));
+    auto worker = std::make_shared<relay_worker>(
+      st.ioc, spec, st.cfg.relay, std::move(*w), std::move(status));
+    st.workers.push_back(worker);
+    if (st.cfg.relay_on_demand) {
+      auto gate = std::make_shared<demand_gate>();
+      gate->ioc = &st.ioc;
+      gate->worker = worker;
+      st.gates.push_back(gate);
+      // The entry may outlive the service (a response in progress keeps
+      // it): the gate is closed at stop.
+      e->on_demand = [gate] { gate->open(); };
+      spdlog::info("relay {}: starts on the first GET of it", spec.name);
+    }
   }
   if (st.workers.empty())
     return {};
-  for (auto& w : st.workers)
-    net::post(st.ioc, [w] { w->start(); });
+  if (!st.cfg.relay_on_demand)
+    for (auto& w : st.workers)
+      net::post(st.ioc, [w] { w->start(); });
   st.thread = std::thread{[&st] {
     for (;;) {
       try {
@@ -635,6 +674,8 @@ std::string relay_service::start() {
 
 void relay_service::stop() {
   auto& st = *state_;
+  for (auto& g : st.gates)
+    g->close();
   if (!st.thread.joinable())
     return;
   net::post(st.ioc, [&st] {

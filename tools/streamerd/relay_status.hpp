@@ -10,6 +10,9 @@ namespace streamerd {
 
 /// Where a relay is (`/status.json`'s `relay.state`).
 enum class relay_phase : int {
+  /// Not started: waits for the first GET of its stream
+  /// (`--relay-on-demand`).
+  idle,
   /// Connecting, or waiting for the upstream's response head.
   connecting,
   /// Reading the upstream's body.
@@ -35,6 +38,8 @@ struct relay_status {
   /// Attempts made after the first (every new connection to the upstream).
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<int> phase{static_cast<int>(relay_phase::connecting)};
+  /// Whether it starts on the first GET of its stream.
+  bool on_demand = false;
 
   /// Bytes the upstream has that the relay has not (0 when the relay is
   /// ahead of the last sample or the upstream size is not known).
@@ -51,6 +56,8 @@ struct relay_status {
 
 inline const char* to_string(relay_phase x) noexcept {
   switch (x) {
+    case relay_phase::idle:
+      return "idle";
     case relay_phase::connecting:
       return "connecting";
     case relay_phase::receiving:
