@@ -77,6 +77,9 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# a signal (CTest's timeout, Ctrl-C) still runs the cleanup
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 passed=0
 failed=0
