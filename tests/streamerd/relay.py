@@ -398,6 +398,11 @@ def phase_resume(ctx):
              [origin, relay])
     on_relay = readers(relay.port, "mirror", ctx.clients, 30 * ctx.slow)
     on_origin = readers(origin.port, "up", 5, 30 * ctx.slow)
+    # the lag's inputs: the upstream's size, polled once a second
+    ctx.wait(lambda: (relay_metric(relay, "mirror", "streamerd_relay_upstream_bytes") or 0) > 0,
+             5, "streamerd_relay_upstream_bytes above 0", [origin, relay])
+    if relay_metric(relay, "mirror", "streamerd_relay_lag_bytes") is None:
+        raise Fail("no streamerd_relay_lag_bytes for the relay in /metrics")
     rng = ctx.rng(ctx.phase, "cuts")
     cuts = sorted(rng.uniform(0.1, 0.8) for _ in range(3))
     stall_at = rng.uniform(0.2, 0.85)
