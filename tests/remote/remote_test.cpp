@@ -97,6 +97,31 @@ TEST_SUITE("remote") {
     CHECK(child.wait() == 0);
   }
 
+  TEST_CASE("an actor in another process reads a remote stream with "
+            "async_reader") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("live", *s));
+    child_process child{{"--async-read", "127.0.0.1", n.port(), "live"}};
+    constexpr std::uint64_t total = 8u << 20;
+    for (std::uint64_t at = 0; at < total; at += 100000) {
+      auto k = static_cast<std::size_t>(
+        std::min<std::uint64_t>(total - at, 100000));
+      auto data = pattern(at, k);
+      REQUIRE_FALSE(w->write(data.data(), k));
+    }
+    REQUIRE_FALSE(w->close());
+    auto line = child.expect("RESULT ");
+    REQUIRE(line);
+    auto res = parse(*line);
+    CHECK(res.error == "none");
+    CHECK(res.bytes == total);
+    CHECK(res.hash == pattern_hash(total));
+  }
+
   TEST_CASE("an error reaches a remote reader at its byte") {
     node n;
     auto s = stream::make(n.sys, source::push());

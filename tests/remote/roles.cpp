@@ -12,6 +12,11 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <future>
+
+#include <caf/event_based_actor.hpp>
+
+#include "asyncstream/async_reader.hpp"
 #include "asyncstream/blocking_reader.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/remote_protocol.hpp"
@@ -79,6 +84,45 @@ int read_all(caf::actor_system& sys, char** argv) {
   }
   say("RESULT bytes=" + std::to_string(total) + " hash=" + std::to_string(h)
       + " error=" + name_of(err));
+  return 0;
+}
+
+/// --async-read HOST PORT NAME: reads to the end from inside an actor
+/// (async_reader::read_to_end).
+int async_read_all(caf::actor_system& sys, char** argv) {
+  auto s = open_remote(sys, argv);
+  if (!s) {
+    say("RESULT bytes=0 hash=0 error=" + name_of(s.error()));
+    return 0;
+  }
+  std::promise<std::string> done;
+  auto fut = done.get_future();
+  sys.spawn([&done, str = *s](caf::event_based_actor* self) {
+    async_reader::open(self, str, [&done](auto r) {
+      if (!r) {
+        done.set_value("bytes=0 hash=0 error=" + name_of(r.error()));
+        return;
+      }
+      struct tally {
+        std::uint64_t bytes = 0;
+        std::uint64_t hash = 1469598103934665603ull;
+      };
+      auto t = std::make_shared<tally>();
+      r->read_to_end(
+        0,
+        [t](std::vector<slice>& xs) {
+          for (auto& x : xs) {
+            t->hash = fnv(x.data(), x.size(), t->hash);
+            t->bytes += x.size();
+          }
+        },
+        [t, &done](caf::error err) {
+          done.set_value("bytes=" + std::to_string(t->bytes) + " hash="
+                         + std::to_string(t->hash) + " error=" + name_of(err));
+        });
+    });
+  });
+  say("RESULT " + fut.get());
   return 0;
 }
 
@@ -214,6 +258,8 @@ int run_role(int argc, char** argv) {
   std::string role = argv[1];
   if (role == "--read" && argc == 6)
     return read_all(sys, argv);
+  if (role == "--async-read" && argc == 5)
+    return async_read_all(sys, argv);
   if (role == "--hold" && argc == 5)
     return hold(sys, argv);
   if (role == "--cap" && argc == 5)
