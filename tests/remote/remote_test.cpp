@@ -185,6 +185,26 @@ TEST_SUITE("remote") {
     CHECK(child.wait() == 0);
   }
 
+  TEST_CASE("a publisher's session limit refuses the next open with "
+            "resource_exhausted") {
+    remote_config cfg;
+    caf::actor_system sys{cfg};
+    remote::publish_options popts;
+    popts.max_sessions = 1;
+    auto pub = remote::publisher::publish(sys, 0, popts);
+    REQUIRE(pub);
+    auto s = stream::make(sys, source::push());
+    REQUIRE(s);
+    REQUIRE_FALSE(pub->add("one", *s));
+    child_process child{
+      {"--cap", "127.0.0.1", std::to_string(pub->port()), "one"}};
+    CHECK(child.expect("FIRST ") == std::optional<std::string>{"ok"});
+    CHECK(child.expect("SECOND ")
+          == std::optional<std::string>{"resource_exhausted"});
+    CHECK(pub->sessions() == 1);
+    child.kill();
+  }
+
   TEST_CASE("positional reads, wait_for and seeks work remotely and do not "
             "move the position") {
     node n;

@@ -30,6 +30,8 @@
 //   it). A reader whose connection breaks gets the bytes that had arrived,
 //   then `disconnected` (its context names the node and the position);
 //   open the stream again and seek to `position()` to read on.
+// - Lifetimes: destroy publishers and remote `stream` handles (and their
+//   readers) before their actor system, as for local streams.
 // - Blocking calls here (`publish`, `add`, `open`) block the calling
 //   thread: call them from plain threads, never from inside an actor.
 #pragma once
