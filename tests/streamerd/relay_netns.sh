@@ -321,6 +321,27 @@ else
   bad killed_relay_truncates_its_clients "$truncated of 10 truncated"
 fi
 
+# the daemons left stop cleanly on SIGTERM (a sanitized build checks for
+# leaks then): exit status 0 within 15 s
+# shellcheck disable=SC2154 # set by daemon()
+for p in "$PID_origin" "$PID_r2"; do
+  kill -TERM "$p" 2>/dev/null || true
+done
+for label in origin r2; do
+  pid_var=PID_$label
+  rc=0
+  deadline=$((SECONDS + 15 * SLOW))
+  while kill -0 "${!pid_var}" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.05 # poll step
+  done
+  kill -KILL "${!pid_var}" 2>/dev/null || true # still running: a failure
+  wait "${!pid_var}" 2>/dev/null || rc=$?
+  if ((rc == 0)); then
+    ok "${label}_stops_cleanly"
+  else
+    bad "${label}_stops_cleanly" "exit status $rc after SIGTERM: $(tail -n 2 "$TMP/$label.log" | tr '\n' ' ')"
+  fi
+done
 if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TMP"/*.log; then
   bad sanitizer "$(grep -hE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TMP"/*.log | head -n 2)"
 fi
