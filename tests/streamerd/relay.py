@@ -25,6 +25,10 @@ Phases (docs/relays.md, "Tests"):
             fails): the clients of a relay, and of a relay of that relay, end
             truncated after exactly the bytes the origin had, and both relays
             log the upstream's failure
+  quiet     a live upstream with no new bytes for several --relay-idle-timeout
+            periods: the relay reconnects after each, never fails (the
+            attempts got a head, so they do not count towards the bound),
+            and its clients get every byte once the upload goes on
   bound     the origin goes away for good (the proxy refuses connections):
             after --relay-retries failed attempts the relay fails its stream
             with a log line saying so; its clients' responses end truncated
@@ -558,6 +562,38 @@ def phase_bound(ctx):
                    f"{retries + 1} failed attempt(s)': {relay.log_tail(3)}")
     return (f"gave up {took:.2f} s after the origin went away, at byte {have}; "
             f"{n} clients truncated there")
+
+
+@phase
+def phase_quiet(ctx):
+    # A live upstream with no new bytes for several idle timeouts: the relay
+    # reconnects after each (the overlap byte brings the head at once), and
+    # these good attempts do not count towards the bound (--relay-retries 1).
+    origin = ctx.daemon("origin", [])
+    relay = ctx.relay("relay", "mirror", origin.port, "up",
+                      ["--relay-retries", "1", "--relay-idle-timeout", str(0.3 * ctx.slow)])
+    rng = ctx.rng(ctx.phase, "bytes")
+    data = rng.randbytes(1 << 20)
+    up = LiveUpload(origin.port, "up", timeout=20 * ctx.slow)
+    up.feed(data[:1 << 16])
+    ctx.wait(lambda: relay_offset(relay, "mirror") >= 1 << 16, 20, "the first bytes relayed",
+             [origin, relay])
+    on_relay = readers(relay.port, "mirror", 5, 30 * ctx.slow)
+    before = relay_metric(relay, "mirror", "streamerd_relay_reconnects_total")
+    ctx.wait(lambda: relay_metric(relay, "mirror", "streamerd_relay_reconnects_total")
+             >= before + 5, 20, "five reconnects of the quiet relay", [origin, relay])
+    if stream_status(relay, "mirror") != "live":
+        raise Fail(f"the quiet relay's stream is {stream_status(relay, 'mirror')}, not live")
+    quiet = int(relay_metric(relay, "mirror", "streamerd_relay_reconnects_total") - before)
+    for off in range(1 << 16, len(data), 1 << 16):
+        up.feed(data[off:off + (1 << 16)])
+    status, _ = up.finish()
+    if status != 201:
+        raise Fail(f"the upload got {status}")
+    join_all(on_relay, 30 * ctx.slow)
+    expect_complete(on_relay, data, "relay")
+    return (f"{quiet} reconnects while the upstream was quiet (--relay-retries 1), then "
+            f"5 clients got all {len(data)} bytes")
 
 
 @phase
