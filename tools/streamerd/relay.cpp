@@ -102,8 +102,7 @@ public:
   }
 
 private:
-  // -- one attempt: resolve, connect, request, head, body
-  // ----------------------
+  // -- one attempt: resolve, connect, request, head, body -------------------
 
   void attempt() {
     auto g = ++gen_;
