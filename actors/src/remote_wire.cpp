@@ -3,6 +3,7 @@
 #include "asyncstream/remote_protocol.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -87,6 +88,12 @@ stream_status from_wire(const remote_status& st) {
 void configure(caf::actor_system_config& cfg) {
   asyncstream::configure(cfg);
   cfg.load<caf::io::middleman>();
+  // A peer that goes silent (a cut link, a partition: no reset arrives) is
+  // declared dead after `connection_timeout` without messages; heartbeats
+  // keep idle connections alive. Set these keys again after this call to
+  // choose other values.
+  cfg.set("middleman.heartbeat-interval", caf::timespan{heartbeat_interval});
+  cfg.set("middleman.connection-timeout", caf::timespan{connection_timeout});
   cfg.add_message_type<wire_bytes>("asyncstream::remote::wire_bytes");
   cfg.add_message_type<remote_status>("asyncstream::remote::remote_status");
   cfg.add_message_type<stream_shape>("asyncstream::remote::stream_shape");

@@ -18,8 +18,15 @@ namespace asyncstream::test {
 
 class child_process {
 public:
-  /// Starts `/proc/self/exe args...`.
-  explicit child_process(std::vector<std::string> args) {
+  /// Starts `/proc/self/exe args...`, or `wrapper... SELF args...` (e.g.
+  /// `ip netns exec NS`), where SELF is this binary's path.
+  explicit child_process(std::vector<std::string> args,
+                         std::vector<std::string> wrapper = {}) {
+    char self[4096] = {0};
+    auto len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0)
+      return;
+    self[len] = '\0';
     int in[2];
     int out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
@@ -29,12 +36,13 @@ public:
       dup2(in[0], 0);
       dup2(out[1], 1);
       std::vector<char*> argv;
-      std::string self = "/proc/self/exe";
-      argv.push_back(self.data());
+      for (auto& w : wrapper)
+        argv.push_back(w.data());
+      argv.push_back(self);
       for (auto& a : args)
         argv.push_back(a.data());
       argv.push_back(nullptr);
-      execv("/proc/self/exe", argv.data());
+      execvp(argv[0], argv.data());
       _exit(127);
     }
     close(in[0]);

@@ -15,6 +15,7 @@
 #include "asyncstream/stream_writer.hpp"
 
 #include "child_process.hpp"
+#include "netns_suite.hpp"
 #include "roles.hpp"
 
 using namespace std::chrono_literals;
@@ -288,6 +289,8 @@ TEST_SUITE("remote") {
 } // namespace asyncstream::test
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string{argv[1]} == "--netns")
+    return asyncstream::test::run_netns_suite();
   if (argc > 1 && asyncstream::test::is_role(argv[1]))
     return asyncstream::test::run_role(argc, argv);
   doctest::Context ctx;

@@ -36,6 +36,7 @@
 //   thread: call them from plain threads, never from inside an actor.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,8 +50,18 @@
 
 namespace asyncstream::remote {
 
-/// Loads CAF's middleman into `cfg` and registers the wire types and the
-/// asyncstream error renderer. Call on both nodes before making the system.
+/// The middleman's heartbeat interval that `configure` sets.
+constexpr auto heartbeat_interval = std::chrono::seconds{1};
+
+/// How long `configure` lets a peer stay silent before the middleman
+/// declares its node dead (its sessions end, its readers get
+/// `disconnected`).
+constexpr auto connection_timeout = std::chrono::seconds{10};
+
+/// Loads CAF's middleman into `cfg`, registers the wire types and the
+/// asyncstream error renderer, and sets the middleman's heartbeat interval
+/// and connection timeout (above; set them again afterwards to change
+/// them). Call on both nodes before making the system.
 void configure(caf::actor_system_config& cfg);
 
 /// Options of a publisher.
