@@ -458,6 +458,7 @@ private:
       by_session_.erase(r.session.address());
       demonitor(r.session.address());
       send(r.session, close_atom::value);
+      publish_counts(); // before the answers: a woken reader sees them
       for (auto& p : r.parked)
         p.rp.deliver(error_result(r.pos, why));
       for (auto& rp : r.positional)

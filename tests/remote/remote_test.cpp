@@ -284,6 +284,55 @@ TEST_SUITE("remote") {
     CHECK(is(again.error(), errc::disconnected));
   }
 
+  TEST_CASE("a remote handle's abort fails a parked read with canceled, a "
+            "reader's close wakes only its own read, and the stream on its "
+            "node is untouched") {
+    remote_config cfg;
+    caf::actor_system sys{cfg};
+    child_process server{{"--serve", "1000"}};
+    auto port = server.expect("PORT ");
+    REQUIRE(port);
+    auto p = static_cast<std::uint16_t>(std::stoul(*port));
+    auto s = remote::open(sys, "127.0.0.1", p, "live");
+    REQUIRE(s);
+    auto r1 = s->open_reader();
+    auto r2 = s->open_reader();
+    REQUIRE(r1);
+    REQUIRE(r2);
+    std::vector<std::byte> buf(1000);
+    REQUIRE(r1->read_exact(buf.data(), buf.size()));
+    REQUIRE(r2->read_exact(buf.data(), buf.size()));
+    CHECK(s->stats().readers == 2);
+    // Both park at the live end; closing r1 wakes only r1.
+    auto parked1 = std::async(std::launch::async, [&] {
+      std::byte b;
+      return r1->read(&b, 1);
+    });
+    auto parked2 = std::async(std::launch::async, [&] {
+      std::byte b;
+      return r2->read(&b, 1);
+    });
+    CHECK(parked1.wait_for(100ms) == std::future_status::timeout);
+    r1->close();
+    auto res1 = parked1.get();
+    REQUIRE_FALSE(res1);
+    CHECK(is(res1.error(), errc::closed));
+    CHECK(parked2.wait_for(100ms) == std::future_status::timeout);
+    s->abort();
+    auto res2 = parked2.get();
+    REQUIRE_FALSE(res2);
+    CHECK(is(res2.error(), errc::canceled));
+    CHECK(s->stats().readers == 0);
+    // The stream on its node is untouched: a new handle reads it.
+    auto again = remote::open(sys, "127.0.0.1", p, "live");
+    REQUIRE(again);
+    auto r3 = again->open_reader();
+    REQUIRE(r3);
+    auto n = r3->read_exact(buf.data(), buf.size());
+    REQUIRE(n);
+    CHECK(buf == pattern(0, 1000));
+  }
+
 } // TEST_SUITE
 
 } // namespace asyncstream::test
