@@ -65,8 +65,8 @@ struct pending_open {
 };
 
 caf::error lost(const std::string& node, const std::string& what) {
-  return make_error(errc::disconnected, "the connection to " + node
-                                          + " broke (" + what + ")");
+  return make_error(errc::disconnected,
+                    "the connection to " + node + " broke (" + what + ")");
 }
 
 slice_result error_result(std::uint64_t offset, caf::error err) {
@@ -81,12 +81,12 @@ public:
   proxy_actor(caf::actor_config& cfg, directory_actor dir, std::string name,
               std::string node, std::uint64_t window,
               std::shared_ptr<detail::stream_counters> counters)
-    : caf::event_based_actor(cfg),
-      dir_(std::move(dir)),
-      name_(std::move(name)),
-      node_(std::move(node)),
-      window_(std::clamp(window, min_window, max_window)),
-      counters_(std::move(counters)) {
+    : caf::event_based_actor(cfg)
+    , dir_(std::move(dir))
+    , name_(std::move(name))
+    , node_(std::move(node))
+    , window_(std::clamp(window, min_window, max_window))
+    , counters_(std::move(counters)) {
     // nop
   }
 
@@ -140,8 +140,7 @@ public:
       [this](slice_request& req) -> caf::result<slice_result> {
         return read(req);
       },
-      [this](tether_atom, std::uint64_t,
-             std::uint64_t offset) -> std::uint64_t {
+      [](tether_atom, std::uint64_t, std::uint64_t offset) -> std::uint64_t {
         // The session's position is the tether on the stream's node.
         return offset;
       },
@@ -246,10 +245,9 @@ private:
   caf::result<slice_result> read(slice_request& req) {
     auto i = readers_.find(req.reader);
     if (i == readers_.end())
-      return error_result(req.offset, aborted_
-                                        ? make_error(errc::canceled)
-                                        : make_error(errc::closed,
-                                                     "reader closed"));
+      return error_result(req.offset,
+                          aborted_ ? make_error(errc::canceled)
+                                   : make_error(errc::closed, "reader closed"));
     auto& r = i->second;
     if (req.positional)
       return read_positional(r, req);
@@ -411,8 +409,8 @@ private:
 
   void on_down(caf::down_msg& dm) {
     if (dm.source == dir_.address()) {
-      dir_down_ = lost(node_, "its directory is gone: "
-                                + system().render(dm.reason));
+      dir_down_ = lost(node_,
+                       "its directory is gone: " + system().render(dm.reason));
       auto opens = std::move(opens_);
       opens_.clear();
       for (auto& [id, op] : opens)
@@ -436,8 +434,8 @@ private:
       if (op.owner && op.owner == dm.source)
         ids.push_back(id);
     for (auto id : ids)
-      close_reader(id, make_error(errc::closed,
-                                  "the reader's owner terminated"));
+      close_reader(id,
+                   make_error(errc::closed, "the reader's owner terminated"));
   }
 
   void watch_owner(const caf::actor_addr& owner) {
@@ -539,8 +537,8 @@ caf::expected<stream> open(caf::actor_system& sys, const std::string& host,
   auto node = host + ":" + std::to_string(port);
   auto dir = sys.middleman().remote_actor<directory_actor>(host, port);
   if (!dir)
-    return make_error(errc::disconnected, "cannot reach " + node + ": "
-                                            + sys.render(dir.error()));
+    return make_error(errc::disconnected,
+                      "cannot reach " + node + ": " + sys.render(dir.error()));
   // The stream's shape, and whether it exists at all.
   detail::blocking_client client{sys};
   auto id = client.send(caf::actor_cast<caf::strong_actor_ptr>(*dir),
@@ -570,8 +568,7 @@ caf::expected<stream> open(caf::actor_system& sys, const std::string& host,
   if (status.has_declared_length)
     core->options.declared_length = status.declared_length;
   auto proxy = sys.spawn<proxy_actor, caf::hidden>(*dir, name, node,
-                                                   opts.window,
-                                                   core->counters);
+                                                   opts.window, core->counters);
   core->transfer = caf::actor_cast<transfer_actor>(proxy);
   core->monitor = caf::actor_cast<monitor_actor>(proxy);
   return stream::adopt(std::move(core));

@@ -81,7 +81,8 @@ stream_shape shape_of(const stream& s) {
   return res;
 }
 
-// -- the session: one remote reader --------------------------------------------
+// -- the session: one remote reader
+// --------------------------------------------
 
 /// The local-only start message of a session (the directory delegates the
 /// client's open to it).
@@ -94,15 +95,15 @@ class session_impl : public session_impl_actor::base {
 public:
   session_impl(caf::actor_config& cfg, shared_ptr shared, std::string name,
                stream s, caf::actor client, open_request req)
-    : session_impl_actor::base(cfg),
-      shared_(std::move(shared)),
-      name_(std::move(name)),
-      stream_(std::move(s)),
-      client_(std::move(client)),
-      id_(detail::stream_core::next_reader_id()),
-      pos_(req.offset),
-      window_(clamp_window(req.window)),
-      limit_(req.offset + window_) {
+    : session_impl_actor::base(cfg)
+    , shared_(std::move(shared))
+    , name_(std::move(name))
+    , stream_(std::move(s))
+    , client_(std::move(client))
+    , id_(detail::stream_core::next_reader_id())
+    , pos_(req.offset)
+    , window_(clamp_window(req.window))
+    , limit_(req.offset + window_) {
     // nop
   }
 
@@ -141,8 +142,7 @@ public:
       [this](start_atom) -> caf::result<open_reply> {
         open_rp_ = make_response_promise<open_reply>();
         auto core = stream_.core();
-        request(core->monitor, caf::infinite, open_atom::value, id_,
-                address())
+        request(core->monitor, caf::infinite, open_atom::value, id_, address())
           .then(
             [this](std::uint64_t) {
               open_ = true;
@@ -194,9 +194,8 @@ public:
         req.max_size = std::min(max, max_read);
         req.positional = true;
         request(stream_.core()->transfer, caf::infinite, std::move(req))
-          .then([this, rp](slice_result& res) mutable {
-            rp.deliver(to_chunk(0, res));
-          },
+          .then([this, rp](
+                  slice_result& res) mutable { rp.deliver(to_chunk(0, res)); },
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
@@ -292,7 +291,8 @@ private:
   caf::typed_response_promise<open_reply> open_rp_;
 };
 
-// -- the directory ---------------------------------------------------------------
+// -- the directory
+// ---------------------------------------------------------------
 
 class directory_impl : public directory_actor::base {
 public:
@@ -376,12 +376,9 @@ public:
         std::sort(names.begin(), names.end());
         return names;
       },
-      [this](status_atom,
-             const std::string& name) -> caf::result<remote_status> {
-        return ask(status_atom::value, name);
-      },
-      [this](wait_atom,
-             const std::string& name) -> caf::result<remote_status> {
+      [this](status_atom, const std::string& name)
+        -> caf::result<remote_status> { return ask(status_atom::value, name); },
+      [this](wait_atom, const std::string& name) -> caf::result<remote_status> {
         return ask(wait_atom::value, name);
       },
       [this](open_atom, const std::string& name)
@@ -425,7 +422,8 @@ private:
 
 } // namespace
 
-// -- publisher ---------------------------------------------------------------------
+// -- publisher
+// ---------------------------------------------------------------------
 
 struct publisher::impl {
   caf::actor_system* sys = nullptr;
@@ -476,9 +474,9 @@ caf::expected<publisher> publisher::publish(caf::actor_system& sys,
   auto bound = sys.middleman().publish(ptr->directory, port, in, true);
   if (!bound) {
     caf::anon_send_exit(ptr->directory, caf::exit_reason::user_shutdown);
-    return make_error(errc::io_error,
-                      "publishing on port " + std::to_string(port) + ": "
-                        + sys.render(bound.error()));
+    return make_error(errc::io_error, "publishing on port "
+                                        + std::to_string(port) + ": "
+                                        + sys.render(bound.error()));
   }
   ptr->port = *bound;
   publisher res;

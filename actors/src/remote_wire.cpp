@@ -50,8 +50,8 @@ caf::error load_wire_bytes(caf::deserializer& source, wire_bytes& x) {
   auto left = size;
   while (left > 0) {
     auto ck = pool->acquire();
-    auto n = static_cast<std::size_t>(
-      std::min<std::uint64_t>(left, ck->capacity()));
+    auto n
+      = static_cast<std::size_t>(std::min<std::uint64_t>(left, ck->capacity()));
     if (auto err = source.apply_raw(n, ck->mutable_data()))
       return err;
     x.slices.emplace_back(chunk_ptr{std::move(ck)}, 0, n);
@@ -101,8 +101,7 @@ void configure(caf::actor_system_config& cfg) {
   cfg.add_message_type<open_reply>("asyncstream::remote::open_reply");
   cfg.add_message_type<remote_chunk>("asyncstream::remote::remote_chunk");
   cfg.add_message_type<session_actor>("asyncstream::remote::session_actor");
-  cfg.add_message_type<directory_actor>(
-    "asyncstream::remote::directory_actor");
+  cfg.add_message_type<directory_actor>("asyncstream::remote::directory_actor");
 }
 
 } // namespace asyncstream::remote

@@ -78,27 +78,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   auto n = size - 1;
   switch (data[0] % 3) {
     case 0:
-      round_trip<remote_chunk>(p, n, [n](const remote_chunk& a,
-                                         const remote_chunk& b) {
-        // Never more stream bytes than the input carried.
-        FUZZ_CHECK(a.bytes.size <= n);
-        std::uint64_t sum = 0;
-        for (auto& s : a.bytes.slices)
-          sum += s.size();
-        FUZZ_CHECK(sum == a.bytes.size);
-        return a.generation == b.generation && a.offset == b.offset
-               && a.bytes.size == b.bytes.size
-               && bytes_of(a.bytes) == bytes_of(b.bytes) && a.end == b.end
-               && a.error == b.error && same_status(a.status, b.status);
-      });
+      round_trip<remote_chunk>(
+        p, n, [n](const remote_chunk& a, const remote_chunk& b) {
+          // Never more stream bytes than the input carried.
+          FUZZ_CHECK(a.bytes.size <= n);
+          std::uint64_t sum = 0;
+          for (auto& s : a.bytes.slices)
+            sum += s.size();
+          FUZZ_CHECK(sum == a.bytes.size);
+          return a.generation == b.generation && a.offset == b.offset
+                 && a.bytes.size == b.bytes.size
+                 && bytes_of(a.bytes) == bytes_of(b.bytes) && a.end == b.end
+                 && a.error == b.error && same_status(a.status, b.status);
+        });
       break;
     case 1:
-      round_trip<open_request>(p, n, [](const open_request& a,
-                                        const open_request& b) {
-        return a.version == b.version && a.name == b.name
-               && a.offset == b.offset && a.window == b.window
-               && a.token == b.token;
-      });
+      round_trip<open_request>(
+        p, n, [](const open_request& a, const open_request& b) {
+          return a.version == b.version && a.name == b.name
+                 && a.offset == b.offset && a.window == b.window
+                 && a.token == b.token;
+        });
       break;
     default:
       round_trip<remote_status>(p, n, same_status);

@@ -65,8 +65,8 @@ public:
 
   /// Returns the next line the child printed, or none at the deadline or
   /// at the end of its output.
-  std::optional<std::string> read_line(std::chrono::milliseconds limit
-                                       = std::chrono::seconds{60}) {
+  std::optional<std::string>
+  read_line(std::chrono::milliseconds limit = std::chrono::seconds{60}) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
       auto nl = buf_.find('\n');
@@ -91,9 +91,9 @@ public:
   }
 
   /// Reads lines until one starts with `prefix`; returns the rest of it.
-  std::optional<std::string> expect(const std::string& prefix,
-                                    std::chrono::milliseconds limit
-                                    = std::chrono::seconds{60}) {
+  std::optional<std::string>
+  expect(const std::string& prefix,
+         std::chrono::milliseconds limit = std::chrono::seconds{60}) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -144,8 +144,7 @@ int run_netns_suite() {
   netns ns;
   auto why = ns.make();
   if (!why.empty()) {
-    std::printf("skipped: cannot make a network namespace (%s)\n",
-                why.c_str());
+    std::printf("skipped: cannot make a network namespace (%s)\n", why.c_str());
     return 77;
   }
   {

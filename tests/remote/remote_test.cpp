@@ -52,8 +52,7 @@ read_result parse(const std::string& line) {
   char err[64] = {0};
   unsigned long long b = 0;
   unsigned long long h = 0;
-  if (std::sscanf(line.c_str(), "bytes=%llu hash=%llu error=%63s", &b, &h,
-                  err)
+  if (std::sscanf(line.c_str(), "bytes=%llu hash=%llu error=%63s", &b, &h, err)
       == 3) {
     res.bytes = b;
     res.hash = h;
@@ -65,7 +64,6 @@ read_result parse(const std::string& line) {
 } // namespace
 
 TEST_SUITE("remote") {
-
   TEST_CASE("a reader in another process gets every byte in order while the "
             "stream is written, then the end") {
     node n;
@@ -81,8 +79,8 @@ TEST_SUITE("remote") {
     std::uint64_t at = 0;
     std::size_t piece = 1;
     while (at < total) {
-      auto k = static_cast<std::size_t>(
-        std::min<std::uint64_t>(total - at, piece));
+      auto k
+        = static_cast<std::size_t>(std::min<std::uint64_t>(total - at, piece));
       auto data = pattern(at, k);
       REQUIRE_FALSE(w->write(data.data(), k));
       at += k;
@@ -109,8 +107,8 @@ TEST_SUITE("remote") {
     child_process child{{"--async-read", "127.0.0.1", n.port(), "live"}};
     constexpr std::uint64_t total = 8u << 20;
     for (std::uint64_t at = 0; at < total; at += 100000) {
-      auto k = static_cast<std::size_t>(
-        std::min<std::uint64_t>(total - at, 100000));
+      auto k
+        = static_cast<std::size_t>(std::min<std::uint64_t>(total - at, 100000));
       auto data = pattern(at, k);
       REQUIRE_FALSE(w->write(data.data(), k));
     }
@@ -133,8 +131,7 @@ TEST_SUITE("remote") {
     auto data = pattern(0, 100000);
     REQUIRE_FALSE(w->write(data.data(), data.size()));
     REQUIRE_FALSE(w->close_with_error(make_error(errc::io_error, "disk")));
-    child_process child{
-      {"--read", "127.0.0.1", n.port(), "failing", "65536"}};
+    child_process child{{"--read", "127.0.0.1", n.port(), "failing", "65536"}};
     auto line = child.expect("RESULT ");
     REQUIRE(line);
     auto res = parse(*line);
@@ -259,9 +256,8 @@ TEST_SUITE("remote") {
     child_process server{{"--serve", "300000"}};
     auto port = server.expect("PORT ");
     REQUIRE(port);
-    auto s = remote::open(sys, "127.0.0.1",
-                          static_cast<std::uint16_t>(std::stoul(*port)),
-                          "live");
+    auto s = remote::open(
+      sys, "127.0.0.1", static_cast<std::uint16_t>(std::stoul(*port)), "live");
     REQUIRE(s);
     auto r = s->open_reader();
     REQUIRE(r);
@@ -277,9 +273,8 @@ TEST_SUITE("remote") {
     CHECK(is(more.error(), errc::disconnected));
     CHECK(r->position() == 300000);
     // Opening again fails while the node is down: a clear error, no hang.
-    auto again = remote::open(sys, "127.0.0.1",
-                              static_cast<std::uint16_t>(std::stoul(*port)),
-                              "live");
+    auto again = remote::open(
+      sys, "127.0.0.1", static_cast<std::uint16_t>(std::stoul(*port)), "live");
     REQUIRE_FALSE(again);
     CHECK(is(again.error(), errc::disconnected));
   }

@@ -51,8 +51,8 @@ caf::expected<stream> open_remote(caf::actor_system& sys, char** argv,
   remote::open_options opts;
   opts.window = window;
   return remote::open(sys, argv[2],
-                      static_cast<std::uint16_t>(std::stoul(argv[3])),
-                      argv[4], opts);
+                      static_cast<std::uint16_t>(std::stoul(argv[3])), argv[4],
+                      opts);
 }
 
 /// --read HOST PORT NAME WINDOW: reads to the end (or an error).

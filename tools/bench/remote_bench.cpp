@@ -72,21 +72,22 @@ int serve(std::uint64_t bytes) {
   auto pub = remote::publisher::publish(sys, 0);
   if (!pub || pub->add("bench", *s))
     return 1;
-  auto raw = sys.spawn([data, bytes](raw_actor::pointer) -> raw_actor::behavior_type {
-    return {
-      [data, bytes](remote::read_atom, std::uint64_t offset,
-                    std::uint64_t max) {
-        remote::remote_chunk c;
-        c.offset = offset;
-        auto n = offset < bytes ? std::min(max, bytes - offset) : 0;
-        if (n > 0)
-          c.bytes.slices.emplace_back(data, offset, n);
-        c.bytes.size = n;
-        c.end = offset + n >= bytes;
-        return c;
-      },
-    };
-  });
+  auto raw
+    = sys.spawn([data, bytes](raw_actor::pointer) -> raw_actor::behavior_type {
+        return {
+          [data, bytes](remote::read_atom, std::uint64_t offset,
+                        std::uint64_t max) {
+            remote::remote_chunk c;
+            c.offset = offset;
+            auto n = offset < bytes ? std::min(max, bytes - offset) : 0;
+            if (n > 0)
+              c.bytes.slices.emplace_back(data, offset, n);
+            c.bytes.size = n;
+            c.end = offset + n >= bytes;
+            return c;
+          },
+        };
+      });
   auto raw_port = sys.middleman().publish(raw, 0, "127.0.0.1", true);
   if (!raw_port)
     return 1;
@@ -167,9 +168,9 @@ double run_raw(caf::actor_system& sys, std::uint16_t port, std::uint64_t bytes,
           [=, &done](remote::remote_chunk& c) {
             state->got += c.bytes.size;
             if (state->got >= bytes) {
-              done.set_value(std::chrono::duration<double>(
-                               clock_type::now() - state->start)
-                               .count());
+              done.set_value(
+                std::chrono::duration<double>(clock_type::now() - state->start)
+                  .count());
               self->quit();
               return;
             }
@@ -202,8 +203,9 @@ int main(int argc, char** argv) {
   app.add_option("--bytes", bytes, "bytes per run")->capture_default_str();
   app.add_option("--window", window, "bytes in flight (both rows)")
     ->capture_default_str();
-  app.add_option("--payload", payload,
-                 "bytes per message (the session pushes at most 1 MiB)")
+  app
+    .add_option("--payload", payload,
+                "bytes per message (the session pushes at most 1 MiB)")
     ->capture_default_str();
   app.add_option("--runs", runs, "runs of each row (medians)")
     ->check(CLI::Range(1, 100))
@@ -241,14 +243,14 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10s %10s\n", "row (bytes per run, window, payload)",
                 "seconds", "GB/s");
     for (int i = 0; i < runs; ++i) {
-      auto a = run_raw(sys, static_cast<std::uint16_t>(raw_port), bytes,
-                       window, payload);
+      auto a = run_raw(sys, static_cast<std::uint16_t>(raw_port), bytes, window,
+                       payload);
       auto b = run_remote(sys, static_cast<std::uint16_t>(stream_port), bytes,
                           window, payload);
       raw_secs.push_back(a);
       remote_secs.push_back(b);
-      std::printf("run %d: %-37s %10.3f %10.2f\n", i + 1, "raw request/response",
-                  a, bytes / a / 1e9);
+      std::printf("run %d: %-37s %10.3f %10.2f\n", i + 1,
+                  "raw request/response", a, bytes / a / 1e9);
       std::printf("run %d: %-37s %10.3f %10.2f\n", i + 1, "remote reader", b,
                   bytes / b / 1e9);
     }

@@ -149,14 +149,16 @@ typename Inspector::result_type inspect(Inspector& f, remote_chunk& x) {
            x.bytes, x.end, x.error, x.status);
 }
 
-// -- atoms ----------------------------------------------------------------------
+// -- atoms
+// ----------------------------------------------------------------------
 
 using allow_atom = caf::atom_constant<caf::atom("as_allow")>;
 using seek_atom = caf::atom_constant<caf::atom("as_seek")>;
 using read_atom = caf::atom_constant<caf::atom("as_read")>;
 using list_atom = caf::atom_constant<caf::atom("as_list")>;
 
-// -- actor interfaces -------------------------------------------------------------
+// -- actor interfaces
+// -------------------------------------------------------------
 
 /// A reader's session on the stream's node. Every message must come from
 /// the client that opened it (others are ignored or refused).
