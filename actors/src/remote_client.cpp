@@ -281,7 +281,7 @@ private:
           res.slices = std::move(c.bytes.slices);
           res.size = c.bytes.size;
           res.end = c.end;
-          res.error = std::move(c.error);
+          res.error = from_wire(c.error);
           rp.deliver(std::move(res));
         },
         [this, rp, session, off = req.offset](caf::error& err) mutable {
@@ -384,10 +384,10 @@ private:
       if (!s.empty())
         r.held.push_back(std::move(s));
     r.held_bytes += c.bytes.size;
-    if (c.end || c.error) {
+    if (c.end || c.error.code != 0) {
       r.final = true;
       r.end = c.end;
-      r.error = std::move(c.error);
+      r.error = from_wire(c.error);
     }
     serve_parked(r);
   }
@@ -496,7 +496,7 @@ private:
     counters_->oldest.store(st.oldest, std::memory_order_relaxed);
     counters_->parked.store(st.parked, std::memory_order_relaxed);
     if (st.final)
-      counters_->publish_final(st.error);
+      counters_->publish_final(from_wire(st.error));
   }
 
   template <class Atom>

@@ -65,7 +65,7 @@ remote_status status_of(const stream& s) {
   res.size = st.size;
   res.oldest = st.oldest;
   res.final = st.final;
-  res.error = st.error;
+  res.error = to_wire(st.error);
   res.has_declared_length = st.declared_length.has_value();
   res.declared_length = st.declared_length.value_or(0);
   res.parked = st.parked;
@@ -228,7 +228,7 @@ private:
     c.bytes.slices = std::move(res.slices);
     c.bytes.size = res.size;
     c.end = res.end;
-    c.error = std::move(res.error);
+    c.error = to_wire(res.error);
     c.status = status_of(stream_);
     return c;
   }
@@ -269,7 +269,7 @@ private:
           remote_chunk c;
           c.generation = gen;
           c.offset = pos_;
-          c.error = std::move(err);
+          c.error = to_wire(err);
           c.status = status_of(stream_);
           done_ = true;
           to_client(std::move(c));

@@ -7,7 +7,9 @@
 
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/message.hpp>
 #include <caf/sec.hpp>
+#include <caf/to_string.hpp>
 
 #include "asyncstream/chunk_pool.hpp"
 #include "asyncstream/error.hpp"
@@ -61,12 +63,46 @@ caf::error load_wire_bytes(caf::deserializer& source, wire_bytes& x) {
   return caf::none;
 }
 
+wire_error to_wire(const caf::error& err) {
+  wire_error res;
+  if (!err)
+    return res;
+  res.code = err.code();
+  res.category = static_cast<std::uint64_t>(err.category());
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string, std::uint64_t, std::uint64_t>()) {
+    res.text = ctx.get_as<std::string>(0);
+    res.has_range = true;
+    res.offset = ctx.get_as<std::uint64_t>(1);
+    res.oldest = ctx.get_as<std::uint64_t>(2);
+  } else if (ctx.size() >= 1 && ctx.match_element<std::string>(0)) {
+    res.text = ctx.get_as<std::string>(0);
+  } else if (!ctx.empty()) {
+    res.text = caf::to_string(ctx);
+  }
+  if (res.text.size() > max_error_text)
+    res.text.resize(max_error_text);
+  return res;
+}
+
+caf::error from_wire(const wire_error& err) {
+  if (err.code == 0)
+    return caf::error{};
+  auto category = static_cast<caf::atom_value>(err.category);
+  if (err.has_range)
+    return caf::error{err.code, category,
+                      caf::make_message(err.text, err.offset, err.oldest)};
+  if (err.text.empty())
+    return caf::error{err.code, category};
+  return caf::error{err.code, category, caf::make_message(err.text)};
+}
+
 remote_status to_wire(const stream_status& st) {
   remote_status res;
   res.size = st.size;
   res.oldest = st.oldest;
   res.final = st.final;
-  res.error = st.error;
+  res.error = to_wire(st.error);
   res.has_declared_length = st.declared_length.has_value();
   res.declared_length = st.declared_length.value_or(0);
   res.parked = st.parked;
@@ -78,7 +114,7 @@ stream_status from_wire(const remote_status& st) {
   res.size = st.size;
   res.oldest = st.oldest;
   res.final = st.final;
-  res.error = st.error;
+  res.error = from_wire(st.error);
   if (st.has_declared_length)
     res.declared_length = st.declared_length;
   res.parked = st.parked;
@@ -95,6 +131,7 @@ void configure(caf::actor_system_config& cfg) {
   cfg.set("middleman.heartbeat-interval", caf::timespan{heartbeat_interval});
   cfg.set("middleman.connection-timeout", caf::timespan{connection_timeout});
   cfg.add_message_type<wire_bytes>("asyncstream::remote::wire_bytes");
+  cfg.add_message_type<wire_error>("asyncstream::remote::wire_error");
   cfg.add_message_type<remote_status>("asyncstream::remote::remote_status");
   cfg.add_message_type<stream_shape>("asyncstream::remote::stream_shape");
   cfg.add_message_type<open_request>("asyncstream::remote::open_request");

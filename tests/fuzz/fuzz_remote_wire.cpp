@@ -6,7 +6,8 @@
 // BASP does. A load may fail, but must never crash, and must never make
 // more stream bytes than the input holds. A value that loads is saved and
 // loaded again: both loads must agree field by field and byte by byte.
-// Any disagreement traps (FUZZ_CHECK).
+// Any disagreement traps (FUZZ_CHECK). A converted error must convert
+// back to the same wire form (`from_wire` then `to_wire`).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -62,9 +63,25 @@ void round_trip(const char* data, std::size_t size, Same same) {
   FUZZ_CHECK(same(x, y));
 }
 
+bool same_error(const wire_error& a, const wire_error& b) {
+  return a.code == b.code && a.category == b.category && a.text == b.text
+         && a.has_range == b.has_range && a.offset == b.offset
+         && a.oldest == b.oldest;
+}
+
+/// A loaded error converts to a caf::error and back unchanged (when it is
+/// one at all and its text is within the bound).
+void check_converts(const wire_error& e) {
+  if (e.code == 0 || e.text.size() > max_error_text)
+    return;
+  FUZZ_CHECK(same_error(to_wire(from_wire(e)), e));
+}
+
 bool same_status(const remote_status& a, const remote_status& b) {
+  check_converts(a.error);
   return a.size == b.size && a.oldest == b.oldest && a.final == b.final
-         && a.error == b.error && a.has_declared_length == b.has_declared_length
+         && same_error(a.error, b.error)
+         && a.has_declared_length == b.has_declared_length
          && a.declared_length == b.declared_length && a.parked == b.parked;
 }
 
@@ -86,10 +103,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
           for (auto& s : a.bytes.slices)
             sum += s.size();
           FUZZ_CHECK(sum == a.bytes.size);
+          check_converts(a.error);
           return a.generation == b.generation && a.offset == b.offset
                  && a.bytes.size == b.bytes.size
                  && bytes_of(a.bytes) == bytes_of(b.bytes) && a.end == b.end
-                 && a.error == b.error && same_status(a.status, b.status);
+                 && same_error(a.error, b.error)
+                 && same_status(a.status, b.status);
         });
       break;
     case 1:

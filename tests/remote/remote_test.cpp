@@ -12,6 +12,7 @@
 #include "asyncstream/blocking_reader.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/remote.hpp"
+#include "asyncstream/remote_protocol.hpp"
 #include "asyncstream/stream_writer.hpp"
 
 #include "child_process.hpp"
@@ -64,6 +65,25 @@ read_result parse(const std::string& line) {
 } // namespace
 
 TEST_SUITE("remote") {
+  TEST_CASE("errors cross the wire with their code, text and data-loss "
+            "range") {
+    auto loss = make_data_loss(100, 4196);
+    auto back = remote::from_wire(remote::to_wire(loss));
+    CHECK(is(back, errc::data_loss));
+    auto range = data_loss_range(back);
+    REQUIRE(range);
+    CHECK(range->offset == 100);
+    CHECK(range->oldest == 4196);
+    auto io = remote::from_wire(
+      remote::to_wire(make_error(errc::io_error, "disk full")));
+    CHECK(is(io, errc::io_error));
+    CHECK(render(io) == render(make_error(errc::io_error, "disk full")));
+    CHECK_FALSE(remote::from_wire(remote::to_wire(caf::error{})));
+    auto long_text = remote::to_wire(
+      make_error(errc::io_error, std::string(100000, 'x')));
+    CHECK(long_text.text.size() == remote::max_error_text);
+  }
+
   TEST_CASE("a reader in another process gets every byte in order while the "
             "stream is written, then the end") {
     node n;

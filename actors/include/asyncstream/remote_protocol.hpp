@@ -72,13 +72,40 @@ typename Inspector::result_type inspect(Inspector& f, wire_bytes& x) {
   }
 }
 
+/// An error on the wire: its code and category, its text and, for a
+/// `data_loss`, its range. Not a `caf::error`: CAF 0.17 loads an error's
+/// context as a generic message, whose loaders allocate what a peer
+/// announces (our fuzzer made it ask for 4 GiB); these fields are bounded
+/// by the bytes that arrived.
+struct wire_error {
+  std::uint8_t code = 0;
+  std::uint64_t category = 0;
+  std::string text;
+  bool has_range = false;
+  std::uint64_t offset = 0;
+  std::uint64_t oldest = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wire_error& x) {
+  return f(caf::meta::type_name("wire_error"), x.code, x.category, x.text,
+           x.has_range, x.offset, x.oldest);
+}
+
+/// The longest error text put on the wire (longer ones are cut).
+constexpr std::size_t max_error_text = 4096;
+
+/// Converts between `caf::error` and its wire form (none: code 0).
+wire_error to_wire(const caf::error& err);
+caf::error from_wire(const wire_error& err);
+
 /// What is known about the stream on its node (the `stream_status` fields
 /// a reader needs), sent with every chunk and as the answer to queries.
 struct remote_status {
   std::uint64_t size = 0;
   std::uint64_t oldest = 0;
   bool final = false;
-  caf::error error;
+  wire_error error;
   bool has_declared_length = false;
   std::uint64_t declared_length = 0;
   std::uint64_t parked = 0;
@@ -138,7 +165,7 @@ struct remote_chunk {
   /// The stream ends right after these bytes.
   bool end = false;
   /// The stream (or the read) fails right after these bytes.
-  caf::error error;
+  wire_error error;
   /// The stream's state on its node when the chunk left.
   remote_status status;
 };
