@@ -21,8 +21,9 @@ cd "$ROOT"
 
 TEST_TIMEOUT=${ASYNCSTREAM_TEST_TIMEOUT:-600}
 # The streamerd end-to-end tests drive it with curl and check its status page
-# in headless Chromium; its fault-injection suite is a Python 3 script.
-PACKAGES+=(chromium-headless-shell python3)
+# in headless Chromium; its fault-injection suite is a Python 3 script. The
+# network-namespace tests (remote readers, relays) need `ip` (iproute2).
+PACKAGES+=(chromium-headless-shell python3 iproute2)
 
 ensure_packages
 configure_build
