@@ -536,8 +536,10 @@ def phase_bound(ctx):
     retries = 3
     origin = ctx.daemon("origin", [])
     proxy = ctx.proxy(origin.port)
-    relay = ctx.relay("relay", "mirror", proxy.port, "up", ["--relay-retries", str(retries)])
     up = start_upload(ctx, origin.port, "up", size, 32 << 10, 0.015)
+    # the upstream stream exists before the relay starts (the bound is low)
+    ctx.wait(lambda: stream_status(origin, "up") == "live", 10, "the upload's stream", [origin])
+    relay = ctx.relay("relay", "mirror", proxy.port, "up", ["--relay-retries", str(retries)])
     ctx.wait(lambda: relay_offset(relay, "mirror") > 0, 20, "the relay's first bytes",
              [origin, relay])
     n = max(2, ctx.clients // 3)
@@ -570,12 +572,15 @@ def phase_quiet(ctx):
     # reconnects after each (the overlap byte brings the head at once), and
     # these good attempts do not count towards the bound (--relay-retries 1).
     origin = ctx.daemon("origin", [])
-    relay = ctx.relay("relay", "mirror", origin.port, "up",
-                      ["--relay-retries", "1", "--relay-idle-timeout", str(0.3 * ctx.slow)])
     rng = ctx.rng(ctx.phase, "bytes")
     data = rng.randbytes(1 << 20)
     up = LiveUpload(origin.port, "up", timeout=20 * ctx.slow)
     up.feed(data[:1 << 16])
+    # the upstream stream exists before the relay starts: with a bound of
+    # one retry, two 404s would fail it
+    ctx.wait(lambda: stream_status(origin, "up") == "live", 10, "the upload's stream", [origin])
+    relay = ctx.relay("relay", "mirror", origin.port, "up",
+                      ["--relay-retries", "1", "--relay-idle-timeout", str(0.3 * ctx.slow)])
     ctx.wait(lambda: relay_offset(relay, "mirror") >= 1 << 16, 20, "the first bytes relayed",
              [origin, relay])
     on_relay = readers(relay.port, "mirror", 5, 30 * ctx.slow)
