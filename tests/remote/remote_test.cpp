@@ -338,6 +338,22 @@ TEST_SUITE("remote") {
     REQUIRE_FALSE(res2);
     CHECK(is(res2.error(), errc::canceled));
     CHECK(s->stats().readers == 0);
+    // A reader with a timeout gives up at the live end with `timeout` and
+    // stays usable: its next read times out the same way.
+    auto again_handle = remote::open(sys, "127.0.0.1", p, "live");
+    REQUIRE(again_handle);
+    reader_options ropts;
+    ropts.timeout = std::chrono::milliseconds{100};
+    auto timed = again_handle->open_reader(ropts);
+    REQUIRE(timed);
+    REQUIRE(timed->read_exact(buf.data(), buf.size()));
+    for (int i = 0; i < 2; ++i) {
+      std::byte b;
+      auto t = timed->read(&b, 1);
+      REQUIRE_FALSE(t);
+      CHECK(is(t.error(), errc::timeout));
+    }
+    timed->close();
     // The stream on its node is untouched: a new handle reads it.
     auto again = remote::open(sys, "127.0.0.1", p, "live");
     REQUIRE(again);
