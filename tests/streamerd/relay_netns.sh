@@ -164,6 +164,7 @@ poll() {
   done
 }
 
+# shellcheck disable=SC2317 # called through poll
 serving() {
   [[ $(in_ns "$1" curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$2:8080/metrics") = 200 ]]
 }
@@ -174,6 +175,7 @@ relay_offset() {
     awk -v n="stream=\"$2\"" 'index($0, "streamerd_relay_offset_bytes{") == 1 && index($0, n) { print $2 }'
 }
 
+# shellcheck disable=SC2317 # called through poll
 offset_at_least() {
   local v
   v=$(relay_offset "$1" "$2")

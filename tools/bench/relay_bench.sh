@@ -191,7 +191,7 @@ cpu_ticks() {
 
 # run_mode MODE: one run; sets R_SECS, R_SRV (CPU-s of the daemons)
 run_mode() {
-  local mode=$1 origin_port read_port i rc line size code fail=0 t0 t1 c0 c1 pids
+  local mode=$1 origin_port read_port i rc size code fail=0 t0 t1 c0 c1 pids
   start_daemon origin
   origin_port=$D_PORT
   pids=("$D_PID")
