@@ -2,9 +2,10 @@
 // upstream streamerd while it is produced (docs/relays.md).
 //
 // Each relay is an HTTP/1.1 client (Boost.Beast over Asio) that GETs the
-// upstream stream and writes its body into a pushed local stream: the body
-// is decoded straight into pooled chunks and handed to the stream's writer
-// as slices, as an upload's is (upload.hpp). When the connection breaks
+// upstream stream and writes its body into a pushed local stream: Beast's
+// parser decodes the body from the read buffer into pooled chunks, which go
+// to the stream's writer as slices without another copy, as an upload's
+// chunked body does (upload.hpp). When the connection breaks
 // (reset, truncated body, no byte for --relay-idle-timeout) it asks again
 // from the next byte (`Range: bytes=N-1-`, relay_policy.hpp) after a
 // backoff; it fails the local stream only when the upstream says its
