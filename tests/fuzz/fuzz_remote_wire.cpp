@@ -34,10 +34,12 @@ struct fuzz_config : caf::actor_system_config {
   }
 };
 
+/// Never destroyed (as fuzz_request's world): tearing a system with the
+/// middleman down at exit, after libFuzzer's own teardown, crashes.
 caf::actor_system& sys() {
-  static fuzz_config cfg;
-  static caf::actor_system instance{cfg};
-  return instance;
+  static auto* cfg = new fuzz_config;
+  static auto* instance = new caf::actor_system{*cfg};
+  return *instance;
 }
 
 std::string bytes_of(const wire_bytes& x) {
@@ -71,10 +73,14 @@ bool same_error(const wire_error& a, const wire_error& b) {
 
 /// A loaded error converts to a caf::error and back unchanged (when it is
 /// one at all and its text is within the bound).
+/// (A range without `has_range` means nothing and is not kept.)
 void check_converts(const wire_error& e) {
   if (e.code == 0 || e.text.size() > max_error_text)
     return;
-  FUZZ_CHECK(same_error(to_wire(from_wire(e)), e));
+  auto expected = e;
+  if (!expected.has_range)
+    expected.offset = expected.oldest = 0;
+  FUZZ_CHECK(same_error(to_wire(from_wire(e)), expected));
 }
 
 bool same_status(const remote_status& a, const remote_status& b) {
