@@ -60,16 +60,7 @@ struct directory_shared {
 using shared_ptr = std::shared_ptr<directory_shared>;
 
 remote_status status_of(const stream& s) {
-  auto st = s.stats();
-  remote_status res;
-  res.size = st.size;
-  res.oldest = st.oldest;
-  res.final = st.final;
-  res.error = to_wire(st.error);
-  res.has_declared_length = st.declared_length.has_value();
-  res.declared_length = st.declared_length.value_or(0);
-  res.parked = st.parked;
-  return res;
+  return to_wire(s.stats());
 }
 
 stream_shape shape_of(const stream& s) {

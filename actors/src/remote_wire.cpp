@@ -97,7 +97,11 @@ caf::error from_wire(const wire_error& err) {
   return caf::error{err.code, category, caf::make_message(err.text)};
 }
 
-remote_status to_wire(const stream_status& st) {
+namespace {
+
+/// Both `stream_status` and `stream_stats` have these fields.
+template <class Status>
+remote_status status_to_wire(const Status& st) {
   remote_status res;
   res.size = st.size;
   res.oldest = st.oldest;
@@ -107,6 +111,16 @@ remote_status to_wire(const stream_status& st) {
   res.declared_length = st.declared_length.value_or(0);
   res.parked = st.parked;
   return res;
+}
+
+} // namespace
+
+remote_status to_wire(const stream_status& st) {
+  return status_to_wire(st);
+}
+
+remote_status to_wire(const stream_stats& st) {
+  return status_to_wire(st);
 }
 
 stream_status from_wire(const remote_status& st) {

@@ -39,6 +39,7 @@
 
 #include "asyncstream/protocol.hpp"
 #include "asyncstream/slice.hpp"
+#include "asyncstream/stream.hpp"
 
 namespace asyncstream::remote {
 
@@ -117,8 +118,9 @@ typename Inspector::result_type inspect(Inspector& f, remote_status& x) {
            x.error, x.has_declared_length, x.declared_length, x.parked);
 }
 
-/// Converts between the wire form and the local one.
+/// Converts between the wire form and the local ones.
 remote_status to_wire(const stream_status& st);
+remote_status to_wire(const stream_stats& st);
 stream_status from_wire(const remote_status& st);
 
 /// The shape of a stream, fixed when it was made: what a client needs to
