@@ -41,11 +41,17 @@ using clock_type = std::chrono::steady_clock;
 using raw_actor = caf::typed_actor<caf::replies_to<
   remote::read_atom, std::uint64_t, std::uint64_t>::with<remote::remote_chunk>>;
 
+/// `--mm-workers`: the middleman's deserialization workers (CAF's
+/// default when negative).
+int mm_workers = -1;
+
 struct config : caf::actor_system_config {
   config() {
     remote::configure(*this);
     add_message_type<raw_actor>("bench::raw_actor");
     set("scheduler.max-threads", 2);
+    if (mm_workers >= 0)
+      set("middleman.workers", static_cast<std::size_t>(mm_workers));
   }
 };
 
@@ -192,8 +198,10 @@ double median(std::vector<double> xs) {
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string{argv[1]} == "--serve")
+  if (argc == 4 && std::string{argv[1]} == "--serve") {
+    mm_workers = std::stoi(argv[3]);
     return serve(std::stoull(argv[2]));
+  }
   CLI::App app{"asyncstream-remote-bench: a remote reader against the "
                "middleman's raw request/response, over loopback"};
   std::uint64_t bytes = 1u << 30;
@@ -207,6 +215,9 @@ int main(int argc, char** argv) {
     .add_option("--payload", payload,
                 "bytes per message (the session pushes at most 1 MiB)")
     ->capture_default_str();
+  app.add_option("--mm-workers", mm_workers,
+                 "the middleman's deserialization workers in both "
+                 "processes (default: CAF's)");
   app.add_option("--runs", runs, "runs of each row (medians)")
     ->check(CLI::Range(1, 100))
     ->capture_default_str();
@@ -223,7 +234,9 @@ int main(int argc, char** argv) {
     close(to_child[1]);
     close(from_child[0]);
     auto arg = std::to_string(bytes);
-    execl("/proc/self/exe", argv[0], "--serve", arg.c_str(), nullptr);
+    auto workers = std::to_string(mm_workers);
+    execl("/proc/self/exe", argv[0], "--serve", arg.c_str(), workers.c_str(),
+          nullptr);
     _exit(127);
   }
   close(to_child[0]);
