@@ -123,6 +123,15 @@ public:
   }
 
   behavior_type make_behavior() override {
+    // Listed here, before anything can end it (`on_exit` unlists it): a
+    // listing by the directory after the spawn could come after the end.
+    {
+      std::lock_guard<std::mutex> guard{shared_->mtx};
+      shared_->sessions_of[name_].insert(address());
+      // Removed (or the publisher closed) between the spawn and now: the
+      // remover did not see this session; it must not serve.
+      gone_ = shared_->closed || shared_->streams.count(name_) == 0;
+    }
     // The client's node going away (or the client actor) ends the session.
     monitor(client_);
     set_down_handler([this](caf::down_msg& dm) {
@@ -131,6 +140,11 @@ public:
     });
     return {
       [this](start_atom) -> caf::result<open_reply> {
+        if (gone_) {
+          quit();
+          return make_error(errc::not_found,
+                            "stream '" + name_ + "' is no longer published");
+        }
         open_rp_ = make_response_promise<open_reply>();
         auto core = stream_.core();
         request(core->monitor, caf::infinite, open_atom::value, id_, address())
@@ -279,6 +293,7 @@ private:
   std::uint64_t limit_;
   bool in_flight_ = false;
   bool done_ = false;
+  bool gone_ = false;
   caf::typed_response_promise<open_reply> open_rp_;
 };
 
@@ -340,10 +355,6 @@ public:
         auto token = req.token;
         auto session = spawn<session_impl, caf::hidden>(
           shared_, name, std::move(s), client, std::move(req));
-        {
-          std::lock_guard<std::mutex> guard{shared_->mtx};
-          shared_->sessions_of[name].insert(session.address());
-        }
         // A cancel with the open's token (from the same client) ends the
         // session, while it waits for a slot or later.
         waiting_.emplace(key(client.address(), token),

@@ -79,8 +79,8 @@ TEST_SUITE("remote") {
     CHECK(is(io, errc::io_error));
     CHECK(render(io) == render(make_error(errc::io_error, "disk full")));
     CHECK_FALSE(remote::from_wire(remote::to_wire(caf::error{})));
-    auto long_text = remote::to_wire(
-      make_error(errc::io_error, std::string(100000, 'x')));
+    auto long_text
+      = remote::to_wire(make_error(errc::io_error, std::string(100000, 'x')));
     CHECK(long_text.text.size() == remote::max_error_text);
   }
 
@@ -158,6 +158,34 @@ TEST_SUITE("remote") {
     CHECK(res.bytes == 100000);
     CHECK(res.hash == pattern_hash(100000));
     CHECK(res.error == "io_error");
+  }
+
+  TEST_CASE("removing a published stream ends its remote readers after "
+            "their bytes with disconnected, and new opens find nothing") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("going", *s));
+    auto data = pattern(0, 50000);
+    REQUIRE_FALSE(w->write(data.data(), data.size()));
+    child_process reader{{"--read", "127.0.0.1", n.port(), "going", "65536"}};
+    REQUIRE(reader.expect("STARTED"));
+    CHECK(n.pub.sessions() == 1);
+    CHECK(n.pub.remove("going"));
+    CHECK_FALSE(n.pub.remove("going"));
+    auto line = reader.expect("RESULT ");
+    REQUIRE(line);
+    auto res = parse(*line);
+    CHECK(res.error == "disconnected");
+    CHECK(res.bytes == 50000);
+    CHECK(res.hash == pattern_hash(50000));
+    // A new open finds nothing.
+    child_process late{{"--read", "127.0.0.1", n.port(), "going", "65536"}};
+    line = late.expect("RESULT ");
+    REQUIRE(line);
+    CHECK(parse(*line).error == "not_found");
   }
 
   TEST_CASE("a name the node does not publish is not_found, a port nobody "

@@ -55,7 +55,8 @@ caf::expected<stream> open_remote(caf::actor_system& sys, char** argv,
                       opts);
 }
 
-/// --read HOST PORT NAME WINDOW: reads to the end (or an error).
+/// --read HOST PORT NAME WINDOW: reads to the end (or an error); says
+/// STARTED after its first bytes.
 int read_all(caf::actor_system& sys, char** argv) {
   auto s = open_remote(sys, argv, std::stoull(argv[5]));
   if (!s) {
@@ -79,6 +80,8 @@ int read_all(caf::actor_system& sys, char** argv) {
     }
     if (*n == 0)
       break;
+    if (total == 0)
+      say("STARTED");
     h = fnv(buf.data(), *n, h);
     total += *n;
   }
