@@ -334,8 +334,8 @@ private:
   }
 
   void maybe_allow(reader_entry& r) {
-    auto want = r.pos + window_;
-    if (r.final || want < r.allowed + window_ / 4)
+    auto want = add_offsets(r.pos, window_);
+    if (r.final || want < add_offsets(r.allowed, window_ / 4))
       return;
     r.allowed = want;
     send(r.session, allow_atom::value, r.gen, want);
@@ -349,7 +349,7 @@ private:
     r.final = false;
     r.end = false;
     r.error = caf::error{};
-    r.allowed = offset + window_;
+    r.allowed = add_offsets(offset, window_);
     send(r.session, seek_atom::value, r.gen, offset, r.allowed);
   }
 

@@ -94,7 +94,7 @@ public:
     , id_(detail::stream_core::next_reader_id())
     , pos_(req.offset)
     , window_(clamp_window(req.window))
-    , limit_(req.offset + window_) {
+    , limit_(add_offsets(req.offset, window_)) {
     // nop
   }
 
@@ -173,7 +173,7 @@ public:
       [this](allow_atom, std::uint64_t gen, std::uint64_t limit) {
         if (!from_client() || gen != gen_)
           return;
-        limit_ = std::max(limit_, std::min(limit, pos_ + window_));
+        limit_ = std::max(limit_, std::min(limit, add_offsets(pos_, window_)));
         push();
       },
       [this](seek_atom, std::uint64_t gen, std::uint64_t offset,
@@ -182,7 +182,7 @@ public:
           return;
         gen_ = gen;
         pos_ = offset;
-        limit_ = std::min(limit, offset + window_);
+        limit_ = std::min(limit, add_offsets(offset, window_));
         done_ = false;
         push();
       },

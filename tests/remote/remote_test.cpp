@@ -231,6 +231,21 @@ TEST_SUITE("remote") {
     CHECK(child.wait() == 0);
   }
 
+  TEST_CASE("a seek to the largest offset of an ended stream reads its end "
+            "(the allowance saturates, it does not wrap)") {
+    node n;
+    auto s = stream::make(n.sys, source::push());
+    REQUIRE(s);
+    auto w = s->writer();
+    REQUIRE(w);
+    REQUIRE_FALSE(n.pub.add("ended", *s));
+    auto data = pattern(0, 1000);
+    REQUIRE_FALSE(w->write(data.data(), data.size()));
+    REQUIRE_FALSE(w->close());
+    child_process child{{"--seek-far", "127.0.0.1", n.port(), "ended"}};
+    CHECK(child.expect("FAR ") == std::optional<std::string>{"0"});
+  }
+
   TEST_CASE("a publisher's session limit refuses the next open with "
             "resource_exhausted") {
     remote_config cfg;

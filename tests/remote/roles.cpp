@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -211,6 +212,25 @@ int positional(caf::actor_system& sys, char** argv) {
   return 0;
 }
 
+/// --seek-far HOST PORT NAME: seeks to the largest offset and reads.
+int seek_far(caf::actor_system& sys, char** argv) {
+  auto s = open_remote(sys, argv);
+  auto r = s ? s->open_reader() : caf::expected<blocking_reader>{s.error()};
+  if (!r) {
+    say("FAR " + name_of(r.error()));
+    return 1;
+  }
+  auto far = std::numeric_limits<std::int64_t>::max();
+  if (!r->seek(far, whence::start)) {
+    say("FAR seek failed");
+    return 1;
+  }
+  std::byte b;
+  auto n = r->read(&b, 1);
+  say("FAR " + (n ? std::to_string(*n) : name_of(n.error())));
+  return 0;
+}
+
 /// --serve BYTES: publishes stream "live" (BYTES written, not ended),
 /// says PORT, waits for its standard input to end.
 int serve(caf::actor_system& sys, char** argv) {
@@ -269,6 +289,8 @@ int run_role(int argc, char** argv) {
     return cap(sys, argv);
   if (role == "--positional" && argc == 5)
     return positional(sys, argv);
+  if (role == "--seek-far" && argc == 5)
+    return seek_far(sys, argv);
   if (role == "--serve" && argc == 3)
     return serve(sys, argv);
   if (role == "--raw-open" && argc == 5)

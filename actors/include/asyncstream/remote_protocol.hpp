@@ -46,6 +46,12 @@ namespace asyncstream::remote {
 /// The version of this protocol; bumped for incompatible changes.
 constexpr std::uint32_t protocol_version = 1;
 
+/// `a + b`, or the largest offset where that would overflow (allowances
+/// at the top of the offset range must not wrap to small ones).
+constexpr std::uint64_t add_offsets(std::uint64_t a, std::uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /// The most bytes one `wire_bytes` may carry (a loader refuses more).
 constexpr std::uint64_t max_wire_bytes = 16u << 20;
 
