@@ -231,8 +231,8 @@ TEST_SUITE("remote") {
     CHECK(child.wait() == 0);
   }
 
-  TEST_CASE("a seek to the largest offset of an ended stream reads its end "
-            "(the allowance saturates, it does not wrap)") {
+  TEST_CASE("a seek to the largest offset of an ended stream reads its end, "
+            "and a peer's seek near 2^64 does not wrap the session's limit") {
     node n;
     auto s = stream::make(n.sys, source::push());
     REQUIRE(s);
@@ -244,6 +244,10 @@ TEST_SUITE("remote") {
     REQUIRE_FALSE(w->close());
     child_process child{{"--seek-far", "127.0.0.1", n.port(), "ended"}};
     CHECK(child.expect("FAR ") == std::optional<std::string>{"0"});
+    // A peer that seeks its session to 2^64 - 11 with an allowance of
+    // 2^64 - 1 gets the end too (the session's limit saturates).
+    child_process raw{{"--raw-seek", "127.0.0.1", n.port(), "ended"}};
+    CHECK(raw.expect("RAWSEEK ") == std::optional<std::string>{"end"});
   }
 
   TEST_CASE("a publisher's session limit refuses the next open with "

@@ -231,6 +231,48 @@ int seek_far(caf::actor_system& sys, char** argv) {
   return 0;
 }
 
+/// --raw-seek HOST PORT NAME: a client of its own (no proxy) opens a
+/// session and sends a seek near 2^64, as a hostile peer could; the
+/// session must answer with the stream's end, not go silent.
+int raw_seek(caf::actor_system& sys, char** argv) {
+  auto dir = sys.middleman().remote_actor<remote::directory_actor>(
+    argv[2], static_cast<std::uint16_t>(std::stoul(argv[3])));
+  if (!dir) {
+    say("RAWSEEK unreachable");
+    return 1;
+  }
+  caf::scoped_actor self{sys};
+  remote::open_request req;
+  req.name = argv[4];
+  req.window = 1 << 20;
+  remote::session_actor session;
+  self->request(*dir, std::chrono::seconds{20}, open_atom::value, req)
+    .receive([&](remote::open_reply& rep) { session = rep.session; },
+             [&](caf::error&) {});
+  if (!session) {
+    say("RAWSEEK no session");
+    return 1;
+  }
+  auto far = std::numeric_limits<std::uint64_t>::max() - 10;
+  self->send(session, remote::seek_atom::value, std::uint64_t{2}, far,
+             std::numeric_limits<std::uint64_t>::max());
+  // Chunks of generation 1 (the open's) may come first; wait for ours.
+  std::string res = "silent";
+  for (int i = 0; i < 100 && res == "silent"; ++i) {
+    bool got = false;
+    self->receive(
+      [&](remote::remote_chunk& c) {
+        got = true;
+        if (c.generation == 2)
+          res = c.end ? "end" : "bytes";
+      },
+      caf::after(std::chrono::seconds{20}) >> [&] { i = 100; });
+    (void) got;
+  }
+  say("RAWSEEK " + res);
+  return 0;
+}
+
 /// --serve BYTES: publishes stream "live" (BYTES written, not ended),
 /// says PORT, waits for its standard input to end.
 int serve(caf::actor_system& sys, char** argv) {
@@ -289,6 +331,8 @@ int run_role(int argc, char** argv) {
     return cap(sys, argv);
   if (role == "--positional" && argc == 5)
     return positional(sys, argv);
+  if (role == "--raw-seek" && argc == 5)
+    return raw_seek(sys, argv);
   if (role == "--seek-far" && argc == 5)
     return seek_far(sys, argv);
   if (role == "--serve" && argc == 3)

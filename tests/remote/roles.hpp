@@ -61,7 +61,7 @@ struct remote_config : caf::actor_system_config {
 /// Returns whether `arg` names a child role.
 inline bool is_role(const std::string& arg) {
   for (auto* role : {"--read", "--async-read", "--hold", "--cap",
-                     "--positional", "--seek-far", "--serve", "--raw-open"})
+                     "--positional", "--seek-far", "--raw-seek", "--serve", "--raw-open"})
     if (arg == role)
       return true;
   return false;
