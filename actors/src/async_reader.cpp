@@ -9,6 +9,7 @@
 #include <caf/scheduled_actor.hpp>
 #include <caf/send.hpp>
 
+#include "asyncstream/detail/wake_trace.hpp"
 #include "asyncstream/detail/actor_request.hpp"
 #include "asyncstream/detail/read_cursor.hpp"
 #include "asyncstream/detail/reader_peek.hpp"
@@ -165,6 +166,7 @@ struct async_reader::state : std::enable_shared_from_this<state> {
     detail::actor_request(
       self, core->transfer, wait_limit(), std::move(msg),
       [st, my, on_answer](T& x) mutable {
+        ASYNCSTREAM_WAKE_MARK(reader_woke);
         if (st->seq != my)
           return; // closed meanwhile
         on_answer(x);

@@ -1,5 +1,6 @@
 #include "asyncstream/detail/blocking_client.hpp"
-
+#include "asyncstream/detail/own_thread.hpp"
+#include "asyncstream/detail/wake_trace.hpp"
 
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
@@ -19,10 +20,13 @@ struct blocking_client::shared_state {
     {
       std::lock_guard<std::mutex> guard{mtx};
       inbox.emplace_back(ptr->mid, ptr->move_content_to_message());
-      if (!sleeping)
+      if (!sleeping) {
+        ASYNCSTREAM_WAKE_MARK(reader_queued);
         return;
+      }
     }
     cv.notify_one();
+    ASYNCSTREAM_WAKE_MARK(reader_queued);
   }
 };
 
@@ -54,14 +58,17 @@ void blocking_client::interrupt(caf::error err) {
 }
 
 caf::message_id blocking_client::send(const caf::strong_actor_ptr& dest,
-                                      caf::message msg) {
+                                      caf::message msg, own_thread_inbox* via) {
   auto* self = caf::actor_cast<caf::actor_companion*>(companion_);
   auto id = self->new_request_id(caf::message_priority::normal);
-  if (dest)
-    dest->enqueue(caf::make_mailbox_element(
-                    caf::actor_cast<caf::strong_actor_ptr>(companion_), id, {},
-                    std::move(msg)),
-                  nullptr);
+  if (!dest)
+    return id;
+  auto x = caf::make_mailbox_element(
+    caf::actor_cast<caf::strong_actor_ptr>(companion_), id, {}, std::move(msg));
+  if (via)
+    send_or_run(*via, std::move(x));
+  else
+    dest->enqueue(std::move(x), nullptr);
   return id;
 }
 
@@ -82,6 +89,7 @@ blocking_client::await(caf::message_id id,
       st.inbox.pop_front();
       if (mid != want)
         continue; // a late answer to an abandoned request
+      ASYNCSTREAM_WAKE_MARK(reader_woke);
       if (msg.size() == 1 && msg.match_element<caf::error>(0))
         return std::move(msg.get_mutable_as<caf::error>(0));
       return msg;

@@ -68,8 +68,9 @@ struct blocking_reader::impl {
     req.offset = offset;
     req.max_size = max_size;
     req.positional = positional;
-    auto res = client.call<slice_result>(core->transfer, deadline(),
-                                         std::move(req));
+    auto res = client.call_via<slice_result>(core->transfer,
+                                             core->transfer_inbox.get(),
+                                             deadline(), std::move(req));
     if (!res && is(res.error(), errc::timeout))
       drop_parked();
     return res;

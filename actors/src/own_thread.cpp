@@ -21,6 +21,7 @@
 #include <caf/spawn_options.hpp>
 
 #include "asyncstream/detail/exhaustion.hpp"
+#include "asyncstream/detail/wake_trace.hpp"
 
 namespace asyncstream::detail {
 
@@ -33,56 +34,160 @@ void bounce(const caf::mailbox_element& x) {
   f(x);
 }
 
-/// The inbox between the companion's enqueue hook and the hosting thread.
-struct host_state {
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::vector<caf::mailbox_element_ptr> inbox;
-  /// The hosting thread waits on `cv`.
-  bool sleeping = false;
-  /// The actor is gone: the hook bounces requests instead of queueing.
-  bool done = false;
+} // namespace
 
+/// The inbox between the senders and the hosting thread, and the token that
+/// lets one thread at a time run the actor: the hosting thread, or a sender
+/// that found it asleep with nothing queued (`send_or_run`).
+class own_thread_inbox {
+public:
+  explicit own_thread_inbox(caf::actor_system& sys) : ctx_(&sys) {
+    // The hosting thread holds the token until `init` ran.
+  }
+
+  /// From the companion's hook (a plain send): queues `x`, waking the
+  /// hosting thread if it sleeps.
   void push(caf::mailbox_element_ptr x) {
     if (!x)
       return;
-    std::unique_lock<std::mutex> guard{mtx};
-    if (done) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    if (done_) {
       guard.unlock();
       bounce(*x);
       return;
     }
-    inbox.push_back(std::move(x));
-    if (!sleeping)
-      return;
+    inbox_.push_back(std::move(x));
+    if (running_ || !sleeping_) {
+      ASYNCSTREAM_WAKE_MARK(queued);
+      return; // whoever runs the actor takes it next
+    }
     guard.unlock();
-    cv.notify_one();
+    cv_.notify_one();
+    ASYNCSTREAM_WAKE_MARK(queued);
   }
 
-  /// Moves what arrived into `batch`, waiting while there is nothing.
-  void take(std::vector<caf::mailbox_element_ptr>& batch) {
-    std::unique_lock<std::mutex> guard{mtx};
-    while (inbox.empty()) {
-      sleeping = true;
-      cv.wait(guard);
-      sleeping = false;
+  /// From `send_or_run`: runs `x` on the calling thread when the actor is
+  /// idle (its thread asleep, nothing queued), else queues it like `push`.
+  void push_or_run(caf::mailbox_element_ptr x) {
+    if (!x)
+      return;
+    if (running_here) { // never nest: this thread runs an actor already
+      push(std::move(x));
+      return;
     }
-    batch.swap(inbox);
+    std::unique_lock<std::mutex> guard{mtx_};
+    if (done_ || running_ || !sleeping_ || !inbox_.empty()) {
+      guard.unlock();
+      push(std::move(x));
+      return;
+    }
+    running_ = true;
+    guard.unlock();
+    ASYNCSTREAM_WAKE_MARK(queued);
+    run_here(std::move(x));
+  }
+
+  /// The hosting thread: gives the token back (after `init` or a batch),
+  /// then waits until something is queued and no sender runs the actor, and
+  /// moves it into `batch` with the token. Returns false once a sender's
+  /// run ended the actor.
+  bool take(std::vector<caf::mailbox_element_ptr>& batch) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    running_ = false;
+    while (!ended_here_ && (inbox_.empty() || running_)) {
+      sleeping_ = true;
+      cv_.wait(guard);
+      sleeping_ = false;
+    }
+    if (ended_here_)
+      return false;
+    running_ = true;
+    batch.swap(inbox_);
+    return true;
   }
 
   /// Stops queueing; returns what was still queued.
   void close(std::vector<caf::mailbox_element_ptr>& rest) {
-    std::lock_guard<std::mutex> guard{mtx};
-    done = true;
-    rest.swap(inbox);
+    std::lock_guard<std::mutex> guard{mtx_};
+    done_ = true;
+    rest.swap(inbox_);
   }
+
+  /// Set by the hosting thread once `init` ran (before its first `take`).
+  caf::actor_companion* self = nullptr;
+
+  /// The calling thread runs an actor of an own_thread_inbox (a hosting
+  /// thread, or a sender in `run_here`).
+  static thread_local bool running_here;
+
+private:
+  /// Runs `x`, then what arrived meanwhile (a few at most: the sender's
+  /// own thread pays for them), then gives the token back, waking the
+  /// hosting thread if more is queued. Called holding the token.
+  void run_here(caf::mailbox_element_ptr x) {
+    running_here = true;
+    std::vector<caf::mailbox_element_ptr> batch;
+    batch.push_back(std::move(x));
+    bool alive = true;
+    std::size_t budget = max_run_here;
+    for (;;) {
+      for (auto& y : batch) {
+        if (!alive) {
+          bounce(*y);
+          continue;
+        }
+        if (self->activate(&ctx_, *y)
+            == caf::scheduled_actor::activation_result::terminated)
+          alive = false;
+      }
+      budget -= std::min(budget, batch.size());
+      batch.clear();
+      std::unique_lock<std::mutex> guard{mtx_};
+      if (alive && budget > 0 && !inbox_.empty()) {
+        batch.swap(inbox_);
+        continue;
+      }
+      running_ = false;
+      if (!alive)
+        ended_here_ = true; // the hosting thread cleans up
+      bool wake = (!alive || !inbox_.empty()) && sleeping_;
+      guard.unlock();
+      if (wake)
+        cv_.notify_one();
+      break;
+    }
+    running_here = false;
+  }
+
+  /// Messages a sender runs at most before it hands over to the hosting
+  /// thread (its own first).
+  static constexpr std::size_t max_run_here = 8;
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<caf::mailbox_element_ptr> inbox_;
+  /// Someone holds the token: the hosting thread or a sender.
+  bool running_ = true;
+  /// The hosting thread waits on `cv_`.
+  bool sleeping_ = false;
+  /// The actor is gone: the hook bounces requests instead of queueing.
+  bool done_ = false;
+  /// A sender's run ended the actor: the hosting thread stops.
+  bool ended_here_ = false;
+  /// For the activations of senders (the hosting thread has its own).
+  caf::scoped_execution_unit ctx_;
 };
+
+thread_local bool own_thread_inbox::running_here = false;
+
+namespace {
 
 /// The body of the hosting thread.
 void host_main(caf::actor_system& sys, caf::actor hdl,
-               std::shared_ptr<host_state> hs,
+               std::shared_ptr<own_thread_inbox> hs,
                std::function<caf::behavior(caf::actor_companion*)> init) {
   auto* self = caf::actor_cast<caf::actor_companion*>(hdl);
+  own_thread_inbox::running_here = true;
   caf::scoped_execution_unit ctx{&sys};
   bool alive = true;
   try {
@@ -91,10 +196,13 @@ void host_main(caf::actor_system& sys, caf::actor hdl,
     alive = false;
   }
   init = nullptr;
+  hs->self = self;
   std::vector<caf::mailbox_element_ptr> batch;
   bool init_failed = !alive;
   while (alive) {
-    hs->take(batch);
+    if (!hs->take(batch))
+      break; // a sender's run ended the actor
+    ASYNCSTREAM_WAKE_MARK(host_woke);
     for (auto& x : batch) {
       if (!alive) {
         bounce(*x);
@@ -172,8 +280,9 @@ caf::error start_thread(caf::actor_system& sys, const char* name,
 
 caf::expected<caf::actor>
 spawn_on_own_thread(caf::actor_system& sys, const char* name,
-                    std::function<caf::behavior(caf::actor_companion*)> init) {
-  auto hs = std::make_shared<host_state>();
+                    std::function<caf::behavior(caf::actor_companion*)> init,
+                    std::shared_ptr<own_thread_inbox>* inbox) {
+  auto hs = std::make_shared<own_thread_inbox>(sys);
   // Hidden: `~actor_system()` does not wait for it (a stream that outlives
   // its system is shut down by the system watch, see stream.cpp); its
   // thread is counted and waited for like a detached actor's.
@@ -201,7 +310,18 @@ spawn_on_own_thread(caf::actor_system& sys, const char* name,
     discard();
     return err;
   }
+  if (inbox)
+    *inbox = std::move(hs);
   return hdl;
+}
+
+void send_or_run(own_thread_inbox& inbox, caf::message msg) {
+  inbox.push_or_run(caf::make_mailbox_element(nullptr, caf::make_message_id(),
+                                              {}, std::move(msg)));
+}
+
+void send_or_run(own_thread_inbox& inbox, caf::mailbox_element_ptr x) {
+  inbox.push_or_run(std::move(x));
 }
 
 } // namespace asyncstream::detail

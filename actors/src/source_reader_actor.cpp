@@ -9,9 +9,9 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <string>
 #include <new>
 #include <optional>
+#include <string>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -19,6 +19,8 @@
 #include "asyncstream/detail/chunk_sizer.hpp"
 #include "asyncstream/detail/own_thread.hpp"
 #include "asyncstream/detail/source_control.hpp"
+#include "asyncstream/detail/transfer_send.hpp"
+#include "asyncstream/detail/wake_trace.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/file_store.hpp"
 
@@ -57,9 +59,9 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
       return {0, true, {}};
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
       continue;
-    return {0, false, make_error(errc::io_error,
-                                 std::string{"reading the source: read: "}
-                                   + std::strerror(errno))};
+    return {0, false,
+            make_error(errc::io_error, std::string{"reading the source: read: "}
+                                         + std::strerror(errno))};
   }
 }
 
@@ -67,13 +69,17 @@ read_outcome read_fd(int fd, std::byte* buf, std::size_t max,
 struct work {
   source src;
   transfer_actor transfer;
+  std::shared_ptr<detail::own_thread_inbox> inbox;
   stream_options opts;
   std::shared_ptr<detail::source_control> ctl;
   std::shared_ptr<file_store> file;
 };
 
 void read_source(work& w) {
-  auto& transfer = w.transfer;
+  auto send = [&w](auto&& msg) {
+    detail::send_to_transfer(w.transfer, w.inbox.get(),
+                             std::forward<decltype(msg)>(msg));
+  };
   auto& ctl = w.ctl;
   auto& file = w.file;
   detail::chunk_sizer sizer{w.opts};
@@ -105,10 +111,8 @@ void read_source(work& w) {
       // a capacity the stream is full: learning whether the source had
       // more would take a read past it.
       if (!declared_limit)
-        caf::anon_send(transfer,
-                       source_end{make_error(errc::buffer_full,
-                                             "capacity " + std::to_string(limit)
-                                               + " bytes")});
+        send(source_end{make_error(
+          errc::buffer_full, "capacity " + std::to_string(limit) + " bytes")});
       break;
     }
     // A tethered window or a read-ahead limit holds the source back.
@@ -121,10 +125,9 @@ void read_source(work& w) {
       try {
         current = sizer.next(total);
       } catch (const std::bad_alloc&) {
-        caf::anon_send(transfer,
-                       source_end{make_error(errc::resource_exhausted,
-                                             "no memory for a chunk at offset "
-                                               + std::to_string(total))});
+        send(source_end{make_error(errc::resource_exhausted,
+                                   "no memory for a chunk at offset "
+                                     + std::to_string(total))});
         break;
       }
       filled = 0;
@@ -145,22 +148,21 @@ void read_source(work& w) {
     if (res.size > 0 && file) {
       // Bytes that did not reach the stream file are never published.
       if (auto ec = file->append(buf, res.size)) {
-        caf::anon_send(transfer,
-                       source_end{make_error(errc::io_error,
-                                             "writing the stream file at "
-                                             "offset "
-                                               + std::to_string(total) + ": "
-                                               + ec.message())});
+        send(source_end{make_error(errc::io_error, "writing the stream file at "
+                                                   "offset "
+                                                     + std::to_string(total)
+                                                     + ": " + ec.message())});
         break;
       }
     }
     if (res.size > 0) {
-      caf::anon_send(transfer, next_slice{slice{current, filled, res.size}});
+      ASYNCSTREAM_WAKE_MARK(produced);
+      send(next_slice{slice{current, filled, res.size}});
       filled += res.size;
       total += res.size;
     }
     if (res.error || res.eof) {
-      caf::anon_send(transfer, source_end{std::move(res.error)});
+      send(source_end{std::move(res.error)});
       break;
     }
   }
@@ -209,21 +211,22 @@ source_reader_launcher::~source_reader_launcher() {
 
 caf::error source_reader_launcher::start(caf::actor_system& sys) {
   auto ptr = std::make_shared<slot>();
-  if (auto err = detail::start_thread(sys, "as.source",
-                                      [ptr] { (*ptr)(); }))
+  if (auto err = detail::start_thread(sys, "as.source", [ptr] { (*ptr)(); }))
     return err;
   slot_ = std::move(ptr);
   return {};
 }
 
 void source_reader_launcher::run(
-  source src, transfer_actor transfer, const stream_options& opts,
+  source src, transfer_actor transfer,
+  std::shared_ptr<detail::own_thread_inbox> inbox, const stream_options& opts,
   std::shared_ptr<detail::source_control> control,
   std::shared_ptr<file_store> file) {
   {
     std::lock_guard<std::mutex> guard{slot_->mtx};
-    slot_->job.emplace(work{std::move(src), std::move(transfer), opts,
-                            std::move(control), std::move(file)});
+    slot_->job.emplace(work{std::move(src), std::move(transfer),
+                            std::move(inbox), opts, std::move(control),
+                            std::move(file)});
   }
   slot_->cv.notify_one();
 }

@@ -183,7 +183,8 @@ std::shared_ptr<stream_core> make_core(caf::actor_system& sys,
 /// core's destructor shuts down what was spawned.
 caf::error spawn_actors(caf::actor_system& sys, stream_core& core,
                         transfer_config cfg) {
-  auto transfer = try_spawn_transfer(sys, std::move(cfg));
+  auto transfer = try_spawn_transfer(sys, std::move(cfg),
+                                     &core.transfer_inbox);
   if (!transfer)
     return std::move(transfer.error());
   core.transfer = std::move(*transfer);
@@ -239,7 +240,8 @@ caf::expected<stream> make_stream(caf::actor_system& sys, source src,
   if (auto err = spawn_actors(sys, *core, std::move(cfg)))
     return err;
   if (pulled)
-    reader.run(std::move(src), core->transfer, opts, core->control,
+    reader.run(std::move(src), core->transfer, core->transfer_inbox, opts,
+               core->control,
                core->file);
   return stream::adopt(std::move(core));
 }

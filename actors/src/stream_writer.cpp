@@ -8,11 +8,11 @@
 #include <new>
 #include <optional>
 
-#include <caf/send.hpp>
-
 #include "asyncstream/detail/chunk_sizer.hpp"
 #include "asyncstream/detail/source_control.hpp"
 #include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/detail/transfer_send.hpp"
+#include "asyncstream/detail/wake_trace.hpp"
 #include "asyncstream/error.hpp"
 #include "asyncstream/file_store.hpp"
 
@@ -67,7 +67,8 @@ struct stream_writer::impl {
   template <class T>
   void send(T&& msg) {
     if (!core->control->system_gone())
-      caf::anon_send(core->transfer, std::forward<T>(msg));
+      detail::send_to_transfer(core->transfer, core->transfer_inbox.get(),
+                               std::forward<T>(msg));
   }
 
   /// Stops taking bytes (call with `mtx` held); sends `last` (the end of
@@ -153,6 +154,7 @@ struct stream_writer::impl {
       }
     }
     written.fetch_add(s.size(), std::memory_order_relaxed);
+    ASYNCSTREAM_WAKE_MARK(produced);
     send(next_slice{std::move(s)});
     return {};
   }

@@ -20,6 +20,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "asyncstream/body_index.hpp"
+#include "asyncstream/detail/wake_trace.hpp"
 #include "asyncstream/detail/exhaustion.hpp"
 #include "asyncstream/detail/own_thread.hpp"
 #include "asyncstream/detail/source_control.hpp"
@@ -227,6 +228,7 @@ struct transfer_state {
   void serve_ready() {
     pending.take_ready(body.size(), [this](auto&& e) {
       bool ready = false;
+      ASYNCSTREAM_WAKE_MARK(answered);
       e.payload.deliver(answer(e.offset, e.max_size, ready));
     });
   }
@@ -532,6 +534,7 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
       auto res = st.answer(req.offset, req.max_size, ready);
       if (ready) {
         st.publish(); // a tethered window may have moved
+        ASYNCSTREAM_WAKE_MARK(answered);
         return res;
       }
       auto rp = self->template make_response_promise<slice_result>();
@@ -540,6 +543,7 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
       return rp;
     },
     [sp](next_slice& x) {
+      ASYNCSTREAM_WAKE_MARK(handler);
       sp->append(std::move(x.bytes));
       sp->publish();
     },
@@ -599,8 +603,9 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
 
 } // namespace
 
-caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
-                                                 transfer_config cfg) {
+caf::expected<transfer_actor>
+try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
+                   std::shared_ptr<detail::own_thread_inbox>* inbox) {
   try {
     auto state = make_state(std::move(cfg));
     // Hidden: `~actor_system()` does not wait for it; a stream that
@@ -613,7 +618,8 @@ caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
       sys, "as.transfer", [state](caf::actor_companion* self) mutable {
         auto bhvr = transfer_behavior(self, std::move(state));
         return std::move(bhvr.unbox());
-      });
+      },
+      inbox);
     if (!hdl)
       return std::move(hdl.error());
     return caf::actor_cast<transfer_actor>(std::move(*hdl));

@@ -95,6 +95,13 @@ Options:
   --wakeup-iterations N   wake-up iterations                  [10000]
   --wakeup-gap-us N       sleep N microseconds before each wake-up, so
                           that the waiting side has gone idle  [0]
+  --wakeup-rows LIST      wake-up rows to run, comma separated, any of
+                          kernel,writer,async,pingpong,reference,
+                          ref-pingpong                              [all]
+  --wakeup-load N         while each wake-up row runs (references too),
+                          N blocking readers stream a stream of their
+                          own at full speed in the same process
+                          (latency under load; at most 100)     [0]
   --scheduler-threads N   CAF scheduler workers (scheduler.max-threads) [2]
   --scheduler-policy P    CAF scheduler policy: sharing or stealing [sharing]
   --warm-memory           pre-fault the stream's memory before the clock
@@ -304,6 +311,13 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       if (!parse_uint(value, 10000000, n))
         return bad("gap");
       opts.wakeup_gap_us = n;
+    } else if (arg == "--wakeup-load") {
+      if (!need_value())
+        return parse_status::error;
+      std::uint64_t n = 0;
+      if (!parse_uint(value, 100, n))
+        return bad("load reader count");
+      opts.wakeup_load = static_cast<std::size_t>(n);
     } else if (arg == "--scheduler-threads") {
       if (!need_value())
         return parse_status::error;
@@ -326,6 +340,17 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
         if (!wakeup_variant_by_name(item, "sharing", v))
           return bad("wake-up configuration");
         opts.wakeup_configs.push_back(item);
+      }
+    } else if (arg == "--wakeup-rows") {
+      if (!need_value())
+        return parse_status::error;
+      opts.wakeup_rows.clear();
+      for (auto& item : split(value)) {
+        if (item != "kernel" && item != "writer" && item != "async"
+            && item != "pingpong" && item != "reference"
+            && item != "ref-pingpong")
+          return bad("wake-up row");
+        opts.wakeup_rows.push_back(item);
       }
     } else if (arg == "--caf-set") {
       if (!need_value())

@@ -44,6 +44,9 @@ struct options {
   std::size_t wakeup_iterations = 10000;
   /// Pause between two wake-up iterations (0: ping-pong at once).
   std::uint64_t wakeup_gap_us = 0;
+  std::size_t wakeup_load = 0;
+  /// Wake-up rows to run (empty: all).
+  std::vector<std::string> wakeup_rows;
   /// CAF scheduler workers ("scheduler.max-threads").
   std::size_t scheduler_threads = 2;
   /// CAF scheduler policy: "stealing" or "sharing".

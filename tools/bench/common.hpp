@@ -160,6 +160,12 @@ struct wakeup_record {
   double mean_us = 0;
   /// Share of all CPUs used by other processes during the row, percent.
   double foreign_cpu_pct = 0;
+  /// With a library built with ASYNCSTREAM_WAKE_TRACE: for each hop of
+  /// detail::wake_trace, the p50 of its time after the write, microseconds
+  /// (negative: the hop was not reached in most iterations).
+  static constexpr int max_hops = 8;
+  int hops = 0;
+  double hop_p50_us[max_hops] = {};
   char error[512] = {};
 };
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -280,12 +281,13 @@ void print_fanout_row(const options& opts, const row_summary& r) {
 
 void print_wakeup_header(const options& opts) {
   std::printf("\nwake-up latency: 1 byte, ping-pong, %zu iterations (+200 "
-              "warm-up), gap %llu us, median of %d run(s); transfer actor: "
-              "%s\n",
+              "warm-up), gap %llu us, load %zu reader(s), median of %d "
+              "run(s); transfer actor: %s\n",
               opts.wakeup_iterations,
-              static_cast<unsigned long long>(opts.wakeup_gap_us), opts.runs,
+              static_cast<unsigned long long>(opts.wakeup_gap_us),
+              opts.wakeup_load, opts.runs,
               opts.transfer_thread ? "own thread" : "on the scheduler");
-  std::printf("%-10s %9s %9s %9s %9s %9s  %s\n", "impl", "p50 us", "p90 us",
+  std::printf("%-12s %9s %9s %9s %9s %9s  %s\n", "impl", "p50 us", "p90 us",
               "p99 us", "max us", "mean us", "path");
   std::fflush(stdout);
 }
@@ -294,15 +296,15 @@ void print_wakeup_row(const options& opts, const char* impl,
                       const char* path, const wakeup_record& r) {
   if (opts.json) {
     std::printf("{\"bench\":\"wakeup\",\"impl\":\"%s\",\"iterations\":%zu,"
-                "\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
+                "\"load_readers\":%zu,\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
                 "\"p99_us\":%.2f,\"max_us\":%.2f,\"mean_us\":%.2f,"
                 "\"transfer_thread\":%s,\"path\":\"%s\"}\n",
-                impl, opts.wakeup_iterations,
+                impl, opts.wakeup_iterations, opts.wakeup_load,
                 static_cast<unsigned long long>(opts.wakeup_gap_us),
                 opts.runs, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us,
                 opts.transfer_thread ? "true" : "false", path);
   } else {
-    std::printf("%-10s %9.2f %9.2f %9.2f %9.1f %9.2f  %s\n", impl, r.p50_us,
+    std::printf("%-12s %9.2f %9.2f %9.2f %9.1f %9.2f  %s\n", impl, r.p50_us,
                 r.p90_us, r.p99_us, r.max_us, r.mean_us, path);
   }
   std::fflush(stdout);
@@ -458,7 +460,33 @@ wakeup_record median_of(const std::vector<wakeup_record>& rs) {
   m.max_us = median(mx);
   m.mean_us = median(mean);
   m.foreign_cpu_pct = median(foreign);
+  m.hops = rs.empty() ? 0 : rs.front().hops;
+  for (int h = 0; h < m.hops; ++h) {
+    std::vector<double> xs;
+    for (auto& r : rs)
+      xs.push_back(r.hop_p50_us[h]);
+    m.hop_p50_us[h] = median(xs);
+  }
   return m;
+}
+
+/// The names of detail::wake_trace's hops, in order.
+constexpr const char* hop_names[] = {"produced", "queued",        "host_woke",
+                                     "handler",  "answered",      "reader_queued",
+                                     "reader_woke"};
+
+/// With a traced build: one line per row, each hop's p50 after the write.
+void print_hops(const char* impl, const wakeup_record& r) {
+  if (r.hops == 0)
+    return;
+  std::printf("  %-9s hops (p50 us after the write):", impl);
+  for (int h = 0; h < r.hops; ++h) {
+    if (r.hop_p50_us[h] < 0)
+      std::printf(" %s -", hop_names[h]);
+    else
+      std::printf(" %s %.2f", hop_names[h], r.hop_p50_us[h]);
+  }
+  std::printf("\n");
 }
 
 /// One wake-up row: an implementation in a configuration.
@@ -480,6 +508,7 @@ bool run_wakeups(const options& opts) {
   base.scheduler_policy = opts.scheduler_policy;
   base.transfer_thread = opts.transfer_thread;
   base.settings = opts.caf_set;
+  base.load_readers = opts.wakeup_load;
   // The configurations of the kernel's rows: the named ones side by side,
   // or the one the other options describe.
   std::vector<wakeup_variant> variants;
@@ -507,9 +536,25 @@ bool run_wakeups(const options& opts) {
                     cfg, {}});
     rows.push_back({v.name, "writer", writer_wakeup_path, run_wakeup_writer,
                     cfg, {}});
+    rows.push_back({v.name, "async", async_wakeup_path, run_wakeup_async, cfg,
+                    {}});
+    rows.push_back({v.name, "pingpong", pingpong_wakeup_path,
+                    run_pingpong_kernel, cfg, {}});
   }
   rows.push_back({"-", "reference", reference_wakeup_path,
                   run_wakeup_reference, base, {}});
+  rows.push_back({"-", "ref-pingpong", ref_pingpong_wakeup_path,
+                  run_pingpong_reference, base, {}});
+  if (!opts.wakeup_rows.empty()) {
+    auto& keep = opts.wakeup_rows;
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [&](const wakeup_row& row) {
+                                return std::find(keep.begin(), keep.end(),
+                                                 row.impl)
+                                       == keep.end();
+                              }),
+               rows.end());
+  }
   // Run by run, every row once per run: foreign load hits them alike.
   for (int run = 1; run <= opts.runs; ++run) {
     for (auto& row : rows) {
@@ -535,6 +580,10 @@ bool run_wakeups(const options& opts) {
     for (auto& row : rows)
       if (!row.runs.empty())
         print_wakeup_row(opts, row.impl, row.path, median_of(row.runs));
+    if (!opts.json)
+      for (auto& row : rows)
+        if (!row.runs.empty())
+          print_hops(row.impl, median_of(row.runs));
     return ok;
   }
   // Side by side: p50 against the own-thread configuration's, if it ran.

@@ -10,8 +10,18 @@
 //   `slice_result` -> the blocking_reader's thread returns from `read()`.
 // - writer: the pushed path: `stream_writer::write` of one byte ->
 //   `next_slice` to the transfer actor -> the blocking_reader returns.
+// - async: the pushed path with an event-based actor as the reader
+//   (`async_reader::read` chained in its handlers).
 // - reference: a std::mutex + std::condition_variable byte buffer; the
 //   writer appends one byte and calls notify_one.
+// - pingpong: the round trip of one byte through two pushed streams: the
+//   ping thread writes a byte to the first, an echo thread reads it and
+//   writes one to the second, which the ping thread reads (two wake-ups).
+//   ref-pingpong: the same through two reference byte queues.
+//
+// With `load_readers` > 0 every row (the references too) runs while that
+// many blocking readers stream a stream of their own at full speed in the
+// same process (latency under load).
 //
 // The latency of one iteration is (time the reader's read returned) - (time
 // just before the writer wrote), both on steady_clock. The acknowledgement
@@ -35,6 +45,17 @@ constexpr const char* writer_wakeup_path
   = "stream_writer::write -> transfer actor -> blocking_reader::read() "
     "returns";
 
+constexpr const char* async_wakeup_path
+  = "stream_writer::write -> transfer actor -> async_reader::read() handler "
+    "runs in its actor";
+
+constexpr const char* pingpong_wakeup_path
+  = "round trip: write -> stream 1 -> echo thread reads, writes -> stream 2 "
+    "-> read returns";
+
+constexpr const char* ref_pingpong_wakeup_path
+  = "round trip through two mutex+condvar byte queues";
+
 constexpr const char* reference_wakeup_path
   = "mutex+condvar: append 1 byte, notify_one -> reader returns from wait";
 
@@ -44,6 +65,8 @@ struct wakeup_config {
   std::size_t scheduler_threads = 2;
   std::string scheduler_policy = "sharing";
   bool transfer_thread = true;
+  /// Readers streaming a stream of their own meanwhile (`--wakeup-load`).
+  std::size_t load_readers = 0;
   /// More CAF settings (`--caf-set`, a configuration's own).
   caf_settings settings;
 };
@@ -72,6 +95,12 @@ wakeup_record run_wakeup_kernel(const wakeup_config& cfg);
 
 wakeup_record run_wakeup_writer(const wakeup_config& cfg);
 
+wakeup_record run_wakeup_async(const wakeup_config& cfg);
+
 wakeup_record run_wakeup_reference(const wakeup_config& cfg);
+
+wakeup_record run_pingpong_kernel(const wakeup_config& cfg);
+
+wakeup_record run_pingpong_reference(const wakeup_config& cfg);
 
 } // namespace asyncstream::bench

@@ -38,6 +38,7 @@ namespace asyncstream {
 class file_store;
 
 namespace detail {
+class own_thread_inbox;
 class source_control;
 } // namespace detail
 
@@ -53,8 +54,12 @@ public:
   /// `resource_exhausted` if no thread can be created.
   caf::error start(caf::actor_system& sys);
 
-  /// Hands the waiting thread its work; it starts reading at once.
-  void run(source src, transfer_actor transfer, const stream_options& opts,
+  /// Hands the waiting thread its work; it starts reading at once. It sends
+  /// to `transfer` through `inbox` when that is set
+  /// (detail/transfer_send.hpp).
+  void run(source src, transfer_actor transfer,
+           std::shared_ptr<detail::own_thread_inbox> inbox,
+           const stream_options& opts,
            std::shared_ptr<detail::source_control> control,
            std::shared_ptr<file_store> file = nullptr);
 

@@ -44,6 +44,7 @@ namespace asyncstream {
 class file_store;
 
 namespace detail {
+class own_thread_inbox;
 class source_control;
 struct stream_counters;
 } // namespace detail
@@ -65,9 +66,12 @@ struct transfer_config {
 /// Spawns a transfer actor: on a thread of its own if
 /// `cfg.options.transfer_thread`, else on the scheduler. Returns
 /// `resource_exhausted` when no thread or memory can be had; nothing is
-/// left running or registered then.
-caf::expected<transfer_actor> try_spawn_transfer(caf::actor_system& sys,
-                                                 transfer_config cfg);
+/// left running or registered then. On its own thread, `inbox` (if given)
+/// receives the actor's inbox, through which producers send with
+/// `detail::send_to_transfer`; on the scheduler it stays null.
+caf::expected<transfer_actor>
+try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
+                   std::shared_ptr<detail::own_thread_inbox>* inbox = nullptr);
 
 /// Spawns a transfer actor like `try_spawn_transfer`, but throws
 /// `std::system_error` when that fails.

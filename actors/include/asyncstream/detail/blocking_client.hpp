@@ -31,6 +31,8 @@
 
 namespace asyncstream::detail {
 
+class own_thread_inbox;
+
 class blocking_client {
 public:
   using clock = std::chrono::steady_clock;
@@ -41,8 +43,13 @@ public:
   blocking_client(const blocking_client&) = delete;
   blocking_client& operator=(const blocking_client&) = delete;
 
-  /// Sends `msg` to `dest` as a request and returns the request id.
-  caf::message_id send(const caf::strong_actor_ptr& dest, caf::message msg);
+  /// Sends `msg` to `dest` as a request and returns the request id. If
+  /// `via` is the inbox of `dest` (an actor on its own thread), the request
+  /// goes through `send_or_run` (detail/own_thread.hpp): when that actor is
+  /// idle this thread runs it, and the answer is in this client's inbox
+  /// when `send` returns.
+  caf::message_id send(const caf::strong_actor_ptr& dest, caf::message msg,
+                       own_thread_inbox* via = nullptr);
 
   /// Waits for the answer to `id` until `deadline` (forever if none).
   /// An error answer is returned as the error; running out of time as
@@ -58,10 +65,17 @@ public:
   /// Sends a request and waits for an answer of type `T`.
   template <class T, class Handle, class... Ts>
   caf::expected<T> call(const Handle& dest,
-                        std::optional<clock::time_point> deadline,
-                        Ts&&... xs) {
+                        std::optional<clock::time_point> deadline, Ts&&... xs) {
+    return call_via<T>(dest, nullptr, deadline, std::forward<Ts>(xs)...);
+  }
+
+  /// Like `call`, through the inbox `via` of `dest` (see `send`).
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> call_via(const Handle& dest, own_thread_inbox* via,
+                            std::optional<clock::time_point> deadline,
+                            Ts&&... xs) {
     auto id = send(caf::actor_cast<caf::strong_actor_ptr>(dest),
-                   caf::make_message(std::forward<Ts>(xs)...));
+                   caf::make_message(std::forward<Ts>(xs)...), via);
     auto res = await(id, deadline);
     if (!res)
       return std::move(res.error());

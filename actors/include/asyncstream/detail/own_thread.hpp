@@ -21,15 +21,28 @@
 //   variable when there are none. `init` runs first, on that thread, and
 //   returns the behavior. The actor ends like any other (`quit()`); requests
 //   that reach it afterwards are answered with `sec::request_receiver_down`.
+// - `send_or_run` (through the `inbox` that `spawn_on_own_thread` hands
+//   out) sends like `caf::anon_send`, except that when the hosting thread
+//   sleeps with nothing queued, the calling thread runs the message itself,
+//   then up to a few that arrived meanwhile, and gives the actor back. One
+//   thread at a time runs the actor, in the order the messages came, as
+//   before: the run moves from the hosting thread to the sender, which
+//   saves waking the hosting thread (the first hop of a wake-up,
+//   docs/benchmarks.md). A thread that runs such an actor already (its
+//   hosting thread, or a sender inside a run) only queues: runs never nest.
+//   The caller must not hold a lock that the actor's handlers take.
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include <caf/actor.hpp>
 #include <caf/behavior.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/message.hpp>
 
 namespace asyncstream::detail {
 
@@ -39,12 +52,25 @@ namespace asyncstream::detail {
 caf::error start_thread(caf::actor_system& sys, const char* name,
                         std::function<void()> fn);
 
+/// The queue in front of an actor hosted on its own thread.
+class own_thread_inbox;
+
 /// Spawns an actor whose behavior, returned by `init`, runs on a thread of
 /// its own named `name`. Returns `resource_exhausted` if the thread cannot
-/// be created (then nothing is left registered or running).
+/// be created (then nothing is left registered or running). If `inbox` is
+/// given, it receives the actor's inbox for `send_or_run`.
 caf::expected<caf::actor>
 spawn_on_own_thread(caf::actor_system& sys, const char* name,
-                    std::function<caf::behavior(caf::actor_companion*)> init);
+                    std::function<caf::behavior(caf::actor_companion*)> init,
+                    std::shared_ptr<own_thread_inbox>* inbox = nullptr);
+
+/// Sends `msg` without a sender to the actor of `inbox`; runs it on the
+/// calling thread when that actor is idle (see the contract above).
+void send_or_run(own_thread_inbox& inbox, caf::message msg);
+
+/// Like `send_or_run` for a mailbox element of the caller's making (a
+/// request with its sender and id).
+void send_or_run(own_thread_inbox& inbox, caf::mailbox_element_ptr x);
 
 /// @private Fault injection for tests: of the next `skip + count` thread
 /// creations, the last `count` fail as if the system were out of threads

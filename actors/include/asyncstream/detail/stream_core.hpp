@@ -26,12 +26,16 @@ class file_store;
 namespace asyncstream::detail {
 
 class blocking_client;
+class own_thread_inbox;
 class source_control;
 struct stream_counters;
 
 struct stream_core {
   caf::actor_system* sys = nullptr;
   transfer_actor transfer;
+  /// The transfer actor's inbox when it runs on a thread of its own, for
+  /// producers (detail/transfer_send.hpp); null on the scheduler.
+  std::shared_ptr<own_thread_inbox> transfer_inbox;
   monitor_actor monitor;
   std::shared_ptr<source_control> control;
   /// What the actors publish for `stream::stats()`.
