@@ -13,6 +13,7 @@
 #include "asyncstream/detail/read_cursor.hpp"
 #include "asyncstream/detail/reader_peek.hpp"
 #include "asyncstream/detail/stream_core.hpp"
+#include "asyncstream/detail/transfer_send.hpp"
 #include "asyncstream/error.hpp"
 
 namespace asyncstream {
@@ -68,9 +69,13 @@ struct blocking_reader::impl {
     req.offset = offset;
     req.max_size = max_size;
     req.positional = positional;
-    auto res = client.call_via<slice_result>(core->transfer,
-                                             core->transfer_inbox.get(),
-                                             deadline(), std::move(req));
+    // Through the transfer actor's inbox (run here when it is idle) on a
+    // lightly used stream (detail/transfer_send.hpp).
+    auto* via = detail::run_inline_here(core->counters.get())
+                  ? core->transfer_inbox.get()
+                  : nullptr;
+    auto res = client.call_via<slice_result>(core->transfer, via, deadline(),
+                                             std::move(req));
     if (!res && is(res.error(), errc::timeout))
       drop_parked();
     return res;

@@ -39,7 +39,7 @@ void bounce(const caf::mailbox_element& x) {
 /// The inbox between the senders and the hosting thread, and the token that
 /// lets one thread at a time run the actor: the hosting thread, or a sender
 /// that found it asleep with nothing queued (`send_or_run`).
-class own_thread_inbox {
+class own_thread_inbox : public std::enable_shared_from_this<own_thread_inbox> {
 public:
   explicit own_thread_inbox(caf::actor_system& sys) : ctx_(&sys) {
     // The hosting thread holds the token until `init` ran.
@@ -121,47 +121,43 @@ public:
   static thread_local bool running_here;
 
 private:
-  /// Runs `x`, then what arrived meanwhile (a few at most: the sender's
-  /// own thread pays for them), then gives the token back, waking the
-  /// hosting thread if more is queued. Called holding the token.
+  /// Runs `x` (only: what others sent meanwhile is the hosting thread's
+  /// work, not this sender's), then gives the token back, waking the
+  /// hosting thread if more is queued or the actor ended. Called holding
+  /// the token.
   void run_here(caf::mailbox_element_ptr x) {
     running_here = true;
-    std::vector<caf::mailbox_element_ptr> batch;
-    batch.push_back(std::move(x));
-    bool alive = true;
-    std::size_t budget = max_run_here;
-    for (;;) {
-      for (auto& y : batch) {
-        if (!alive) {
-          bounce(*y);
-          continue;
-        }
-        if (self->activate(&ctx_, *y)
-            == caf::scheduled_actor::activation_result::terminated)
-          alive = false;
-      }
-      budget -= std::min(budget, batch.size());
-      batch.clear();
-      std::unique_lock<std::mutex> guard{mtx_};
-      if (alive && budget > 0 && !inbox_.empty()) {
-        batch.swap(inbox_);
-        continue;
-      }
-      running_ = false;
-      if (!alive)
-        ended_here_ = true; // the hosting thread cleans up
-      bool wake = (!alive || !inbox_.empty()) && sleeping_;
-      guard.unlock();
-      if (wake)
-        cv_.notify_one();
-      break;
+    // Once the actor ends here, the hosting thread may leave and drop its
+    // handle before this run is over: hold one until then.
+    caf::strong_actor_ptr keep{self->ctrl()};
+    bool alive = self->activate(&ctx_, *x)
+                 != caf::scheduled_actor::activation_result::terminated;
+    x.reset();
+    std::vector<caf::mailbox_element_ptr> rest;
+    std::unique_lock<std::mutex> guard{mtx_};
+    running_ = false;
+    if (!alive) {
+      // Ended here: stop queueing at once and answer what waits (the
+      // hosting thread then only leaves).
+      ended_here_ = true;
+      done_ = true;
+      rest.swap(inbox_);
+    }
+    bool wake = (!alive || !inbox_.empty()) && sleeping_;
+    guard.unlock();
+    if (wake)
+      cv_.notify_one();
+    if (!alive) {
+      for (auto& y : rest)
+        bounce(*y);
+      // The companion dropped the hook when it exited: put it back, so that
+      // requests sent from now on are answered (`done_` bounces them).
+      self->on_enqueue([hs = shared_from_this()](caf::mailbox_element_ptr y) {
+        hs->push(std::move(y));
+      });
     }
     running_here = false;
   }
-
-  /// Messages a sender runs at most before it hands over to the hosting
-  /// thread (its own first).
-  static constexpr std::size_t max_run_here = 8;
 
   std::mutex mtx_;
   std::condition_variable cv_;

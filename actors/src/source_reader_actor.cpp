@@ -70,6 +70,7 @@ struct work {
   source src;
   transfer_actor transfer;
   std::shared_ptr<detail::own_thread_inbox> inbox;
+  std::shared_ptr<detail::stream_counters> counters;
   stream_options opts;
   std::shared_ptr<detail::source_control> ctl;
   std::shared_ptr<file_store> file;
@@ -77,7 +78,7 @@ struct work {
 
 void read_source(work& w) {
   auto send = [&w](auto&& msg) {
-    detail::send_to_transfer(w.transfer, w.inbox.get(),
+    detail::send_to_transfer(w.transfer, w.inbox.get(), w.counters.get(),
                              std::forward<decltype(msg)>(msg));
   };
   auto& ctl = w.ctl;
@@ -219,14 +220,15 @@ caf::error source_reader_launcher::start(caf::actor_system& sys) {
 
 void source_reader_launcher::run(
   source src, transfer_actor transfer,
-  std::shared_ptr<detail::own_thread_inbox> inbox, const stream_options& opts,
+  std::shared_ptr<detail::own_thread_inbox> inbox,
+  std::shared_ptr<detail::stream_counters> counters, const stream_options& opts,
   std::shared_ptr<detail::source_control> control,
   std::shared_ptr<file_store> file) {
   {
     std::lock_guard<std::mutex> guard{slot_->mtx};
     slot_->job.emplace(work{std::move(src), std::move(transfer),
-                            std::move(inbox), opts, std::move(control),
-                            std::move(file)});
+                            std::move(inbox), std::move(counters), opts,
+                            std::move(control), std::move(file)});
   }
   slot_->cv.notify_one();
 }

@@ -240,8 +240,8 @@ caf::expected<stream> make_stream(caf::actor_system& sys, source src,
   if (auto err = spawn_actors(sys, *core, std::move(cfg)))
     return err;
   if (pulled)
-    reader.run(std::move(src), core->transfer, core->transfer_inbox, opts,
-               core->control,
+    reader.run(std::move(src), core->transfer, core->transfer_inbox,
+               core->counters, opts, core->control,
                core->file);
   return stream::adopt(std::move(core));
 }

@@ -68,7 +68,7 @@ struct stream_writer::impl {
   void send(T&& msg) {
     if (!core->control->system_gone())
       detail::send_to_transfer(core->transfer, core->transfer_inbox.get(),
-                               std::forward<T>(msg));
+                               core->counters.get(), std::forward<T>(msg));
   }
 
   /// Stops taking bytes (call with `mtx` held); sends `last` (the end of

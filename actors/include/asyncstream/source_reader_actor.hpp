@@ -40,6 +40,7 @@ class file_store;
 namespace detail {
 class own_thread_inbox;
 class source_control;
+struct stream_counters;
 } // namespace detail
 
 /// Starts the source reader of a pulled source (fd or function).
@@ -55,10 +56,11 @@ public:
   caf::error start(caf::actor_system& sys);
 
   /// Hands the waiting thread its work; it starts reading at once. It sends
-  /// to `transfer` through `inbox` when that is set
-  /// (detail/transfer_send.hpp).
+  /// to `transfer` through `inbox` when that is set, with `counters` for
+  /// the choice (detail/transfer_send.hpp; both may be null).
   void run(source src, transfer_actor transfer,
            std::shared_ptr<detail::own_thread_inbox> inbox,
+           std::shared_ptr<detail::stream_counters> counters,
            const stream_options& opts,
            std::shared_ptr<detail::source_control> control,
            std::shared_ptr<file_store> file = nullptr);

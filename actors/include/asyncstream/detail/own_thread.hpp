@@ -23,8 +23,9 @@
 //   that reach it afterwards are answered with `sec::request_receiver_down`.
 // - `send_or_run` (through the `inbox` that `spawn_on_own_thread` hands
 //   out) sends like `caf::anon_send`, except that when the hosting thread
-//   sleeps with nothing queued, the calling thread runs the message itself,
-//   then up to a few that arrived meanwhile, and gives the actor back. One
+//   sleeps with nothing queued, the calling thread runs the message itself
+//   (that one only: what others send meanwhile waits for the hosting
+//   thread) and gives the actor back. One
 //   thread at a time runs the actor, in the order the messages came, as
 //   before: the run moves from the hosting thread to the sender, which
 //   saves waking the hosting thread (the first hop of a wake-up,
