@@ -87,6 +87,29 @@ public:
     run_here(std::move(x));
   }
 
+  /// See `try_enter`.
+  bool enter() {
+    if (running_here)
+      return false;
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (done_ || running_ || !sleeping_ || !inbox_.empty())
+      return false;
+    running_ = true;
+    running_here = true;
+    return true;
+  }
+
+  /// See `leave`.
+  void exit() {
+    running_here = false;
+    std::unique_lock<std::mutex> guard{mtx_};
+    running_ = false;
+    bool wake = !inbox_.empty() && sleeping_;
+    guard.unlock();
+    if (wake)
+      cv_.notify_one();
+  }
+
   /// The hosting thread: gives the token back (after `init` or a batch),
   /// then waits until something is queued and no sender runs the actor, and
   /// moves it into `batch` with the token. Returns false once a sender's
@@ -318,6 +341,14 @@ void send_or_run(own_thread_inbox& inbox, caf::message msg) {
 
 void send_or_run(own_thread_inbox& inbox, caf::mailbox_element_ptr x) {
   inbox.push_or_run(std::move(x));
+}
+
+bool try_enter(own_thread_inbox& inbox) {
+  return inbox.enter();
+}
+
+void leave(own_thread_inbox& inbox) {
+  inbox.exit();
 }
 
 } // namespace asyncstream::detail

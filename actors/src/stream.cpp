@@ -184,7 +184,8 @@ std::shared_ptr<stream_core> make_core(caf::actor_system& sys,
 caf::error spawn_actors(caf::actor_system& sys, stream_core& core,
                         transfer_config cfg) {
   auto transfer = try_spawn_transfer(sys, std::move(cfg),
-                                     &core.transfer_inbox);
+                                     &core.transfer_inbox,
+                                     &core.transfer_entry);
   if (!transfer)
     return std::move(transfer.error());
   core.transfer = std::move(*transfer);

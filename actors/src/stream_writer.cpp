@@ -155,7 +155,10 @@ struct stream_writer::impl {
     }
     written.fetch_add(s.size(), std::memory_order_relaxed);
     ASYNCSTREAM_WAKE_MARK(produced);
-    send(next_slice{std::move(s)});
+    if (!core->control->system_gone())
+      detail::publish_to_transfer(core->transfer, core->transfer_inbox.get(),
+                                  core->transfer_entry.get(),
+                                  core->counters.get(), std::move(s));
     return {};
   }
 

@@ -601,11 +601,31 @@ transfer_actor::behavior_type transfer_behavior(Self* self,
   };
 }
 
+/// `next_slice` without a message, for a producer that holds the actor's
+/// token (detail/transfer_send.hpp).
+class direct_entry : public detail::transfer_direct {
+public:
+  explicit direct_entry(std::shared_ptr<transfer_state> st)
+    : st_(std::move(st)) {
+    // nop
+  }
+
+  void append_slice(slice s) override {
+    ASYNCSTREAM_WAKE_MARK(handler);
+    st_->append(std::move(s));
+    st_->publish();
+  }
+
+private:
+  std::shared_ptr<transfer_state> st_;
+};
+
 } // namespace
 
 caf::expected<transfer_actor>
 try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
-                   std::shared_ptr<detail::own_thread_inbox>* inbox) {
+                   std::shared_ptr<detail::own_thread_inbox>* inbox,
+                   std::shared_ptr<detail::transfer_direct>* direct) {
   try {
     auto state = make_state(std::move(cfg));
     // Hidden: `~actor_system()` does not wait for it; a stream that
@@ -614,6 +634,7 @@ try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
       return sys.spawn<caf::hidden>([state](transfer_actor::pointer self) {
         return transfer_behavior(self, state);
       });
+    auto direct_state = state;
     auto hdl = detail::spawn_on_own_thread(
       sys, "as.transfer", [state](caf::actor_companion* self) mutable {
         auto bhvr = transfer_behavior(self, std::move(state));
@@ -622,6 +643,8 @@ try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
       inbox);
     if (!hdl)
       return std::move(hdl.error());
+    if (direct)
+      *direct = std::make_shared<direct_entry>(std::move(direct_state));
     return caf::actor_cast<transfer_actor>(std::move(*hdl));
   } catch (...) {
     return detail::exhaustion_from("transfer actor", std::current_exception());

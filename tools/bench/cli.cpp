@@ -95,9 +95,15 @@ Options:
   --wakeup-iterations N   wake-up iterations                  [10000]
   --wakeup-gap-us N       sleep N microseconds before each wake-up, so
                           that the waiting side has gone idle  [0]
+  --wakeup-priority P     how the rows' own threads (writer, blocking
+                          reader, echo; not CAF's workers nor the
+                          stream's threads) ask to be scheduled:
+                          normal; slice (SCHED_OTHER with a 100 us
+                          slice, Linux 6.12+); fifo (SCHED_FIFO 10,
+                          needs CAP_SYS_NICE)                 [normal]
   --wakeup-rows LIST      wake-up rows to run, comma separated, any of
                           kernel,writer,async,pingpong,reference,
-                          ref-pingpong                              [all]
+                          ref-actor,ref-pingpong                    [all]
   --wakeup-load N         while each wake-up row runs (references too),
                           N blocking readers stream a stream of their
                           own at full speed in the same process
@@ -341,6 +347,12 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
           return bad("wake-up configuration");
         opts.wakeup_configs.push_back(item);
       }
+    } else if (arg == "--wakeup-priority") {
+      if (!need_value())
+        return parse_status::error;
+      if (value != "normal" && value != "slice" && value != "fifo")
+        return bad("priority");
+      opts.wakeup_priority = value;
     } else if (arg == "--wakeup-rows") {
       if (!need_value())
         return parse_status::error;
@@ -348,7 +360,7 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       for (auto& item : split(value)) {
         if (item != "kernel" && item != "writer" && item != "async"
             && item != "pingpong" && item != "reference"
-            && item != "ref-pingpong")
+            && item != "ref-actor" && item != "ref-pingpong")
           return bad("wake-up row");
         opts.wakeup_rows.push_back(item);
       }

@@ -45,6 +45,7 @@ struct options {
   /// Pause between two wake-up iterations (0: ping-pong at once).
   std::uint64_t wakeup_gap_us = 0;
   std::size_t wakeup_load = 0;
+  std::string wakeup_priority = "normal";
   /// Wake-up rows to run (empty: all).
   std::vector<std::string> wakeup_rows;
   /// CAF scheduler workers ("scheduler.max-threads").

@@ -281,11 +281,11 @@ void print_fanout_row(const options& opts, const row_summary& r) {
 
 void print_wakeup_header(const options& opts) {
   std::printf("\nwake-up latency: 1 byte, ping-pong, %zu iterations (+200 "
-              "warm-up), gap %llu us, load %zu reader(s), median of %d "
-              "run(s); transfer actor: %s\n",
+              "warm-up), gap %llu us, load %zu reader(s), priority %s, "
+              "median of %d run(s); transfer actor: %s\n",
               opts.wakeup_iterations,
               static_cast<unsigned long long>(opts.wakeup_gap_us),
-              opts.wakeup_load, opts.runs,
+              opts.wakeup_load, opts.wakeup_priority.c_str(), opts.runs,
               opts.transfer_thread ? "own thread" : "on the scheduler");
   std::printf("%-12s %9s %9s %9s %9s %9s  %s\n", "impl", "p50 us", "p90 us",
               "p99 us", "max us", "mean us", "path");
@@ -296,10 +296,11 @@ void print_wakeup_row(const options& opts, const char* impl,
                       const char* path, const wakeup_record& r) {
   if (opts.json) {
     std::printf("{\"bench\":\"wakeup\",\"impl\":\"%s\",\"iterations\":%zu,"
-                "\"load_readers\":%zu,\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
+                "\"load_readers\":%zu,\"priority\":\"%s\",\"gap_us\":%llu,\"runs\":%d,\"p50_us\":%.2f,\"p90_us\":%.2f,"
                 "\"p99_us\":%.2f,\"max_us\":%.2f,\"mean_us\":%.2f,"
                 "\"transfer_thread\":%s,\"path\":\"%s\"}\n",
                 impl, opts.wakeup_iterations, opts.wakeup_load,
+                opts.wakeup_priority.c_str(),
                 static_cast<unsigned long long>(opts.wakeup_gap_us),
                 opts.runs, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us,
                 opts.transfer_thread ? "true" : "false", path);
@@ -509,6 +510,7 @@ bool run_wakeups(const options& opts) {
   base.transfer_thread = opts.transfer_thread;
   base.settings = opts.caf_set;
   base.load_readers = opts.wakeup_load;
+  base.priority = opts.wakeup_priority;
   // The configurations of the kernel's rows: the named ones side by side,
   // or the one the other options describe.
   std::vector<wakeup_variant> variants;
@@ -543,6 +545,8 @@ bool run_wakeups(const options& opts) {
   }
   rows.push_back({"-", "reference", reference_wakeup_path,
                   run_wakeup_reference, base, {}});
+  rows.push_back({"-", "ref-actor", ref_actor_wakeup_path,
+                  run_wakeup_ref_actor, base, {}});
   rows.push_back({"-", "ref-pingpong", ref_pingpong_wakeup_path,
                   run_pingpong_reference, base, {}});
   if (!opts.wakeup_rows.empty()) {

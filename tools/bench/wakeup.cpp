@@ -1,6 +1,9 @@
 #include "wakeup.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +21,8 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -34,6 +39,18 @@
 namespace asyncstream::bench {
 
 namespace {
+
+/// The kernel's struct sched_attr (not in glibc's headers).
+struct linux_sched_attr {
+  std::uint32_t size;
+  std::uint32_t sched_policy;
+  std::uint64_t sched_flags;
+  std::int32_t sched_nice;
+  std::uint32_t sched_priority;
+  std::uint64_t sched_runtime;
+  std::uint64_t sched_deadline;
+  std::uint64_t sched_period;
+};
 
 /// Iterations run first and not counted (caches, lazy allocations).
 constexpr std::size_t warmup_iterations = 200;
@@ -92,6 +109,65 @@ bool read_byte(int fd, char& c) {
     return false;
   }
 }
+
+/// `--wakeup-priority`: how the calling thread (one of the row's own
+/// threads: a writer, a blocking reader, the echo) asks the OS to schedule
+/// it. "normal" leaves it; "slice" keeps SCHED_OTHER but asks for a 100 us
+/// time slice (sched_setattr, Linux 6.12+ EEVDF: a woken task with a shorter
+/// slice may preempt the running one; no privilege needed); "fifo" makes it
+/// SCHED_FIFO priority 10 (needs CAP_SYS_NICE). Returns an error text.
+std::string apply_priority(const std::string& how) {
+  if (how.empty() || how == "normal")
+    return {};
+  if (how == "fifo") {
+    sched_param sp{};
+    sp.sched_priority = 10;
+    if (auto rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
+      return std::string{"SCHED_FIFO: "} + std::strerror(rc);
+    return {};
+  }
+  if (how == "slice") {
+    linux_sched_attr attr{};
+    attr.size = sizeof(attr);
+    attr.sched_policy = SCHED_OTHER;
+    attr.sched_runtime = 100 * 1000; // ns: the requested slice
+    if (::syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
+      return std::string{"sched_setattr: "} + std::strerror(errno);
+    return {};
+  }
+  return "unknown priority " + how;
+}
+
+/// Applies `--wakeup-priority` to the calling thread for its lifetime (or
+/// until the end of the scope: the main thread gets its own back).
+class priority_scope {
+public:
+  explicit priority_scope(const std::string& how) {
+    if (how.empty() || how == "normal")
+      return;
+    error_ = apply_priority(how);
+    applied_ = error_.empty();
+  }
+
+  ~priority_scope() {
+    if (!applied_)
+      return;
+    sched_param sp{};
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    linux_sched_attr attr{};
+    attr.size = sizeof(attr);
+    attr.sched_policy = SCHED_OTHER; // sched_runtime 0: the default slice
+    ::syscall(SYS_sched_setattr, 0, &attr, 0);
+  }
+
+  const std::string& error() const {
+    return error_;
+  }
+
+private:
+  std::string error_;
+  bool applied_ = false;
+};
 
 /// Sorts the measured latencies and fills the percentiles.
 void summarize(std::vector<double>& us, wakeup_record& rec) {
@@ -415,6 +491,12 @@ wakeup_record run_kernel_variant(const wakeup_config& cfg, bool pushed,
       sys.spawn(async_wake_actor, *s, r);
     } else {
       reader = std::thread{[&] {
+        priority_scope prio{cfg.priority};
+        if (!prio.error().empty()) {
+          reader_error = prio.error();
+          write_byte(ack.fds[1], ack_fail);
+          return;
+        }
         auto r = s->open_reader();
         if (!r) {
           reader_error = "open_reader: " + render(r.error());
@@ -439,7 +521,10 @@ wakeup_record run_kernel_variant(const wakeup_config& cfg, bool pushed,
       }};
     }
     char c = 0;
-    if (read_byte(ack.fds[0], c) && c == ack_ok) {
+    priority_scope prio{cfg.priority};
+    if (!prio.error().empty())
+      writer_error = prio.error();
+    else if (read_byte(ack.fds[0], c) && c == ack_ok) {
       writer_error = drive(cfg, ack.fds[0], sent, [&] {
         if (writer)
           return !writer->write("b", 1);
@@ -525,17 +610,73 @@ wakeup_record run_wakeup_reference(const wakeup_config& cfg) {
   cpu_meter meter;
   auto t0 = clock::now();
   std::thread reader{[&] {
+    priority_scope prio{cfg.priority};
     for (std::size_t i = 0; i < total; ++i) {
       q.get();
       got[i] = clock::now();
       write_byte(ack.fds[1], ack_ok);
     }
   }};
+  {
+    priority_scope prio{cfg.priority};
+    writer_error = prio.error();
+    if (writer_error.empty())
+      writer_error = drive(cfg, ack.fds[0], sent, [&] {
+        q.put();
+        return true;
+      });
+  }
+  if (!writer_error.empty())
+    for (std::size_t i = 0; i < total; ++i)
+      q.put(); // lets the reader finish
+  reader.join();
+  rec = collect(sent, got, writer_error, {});
+  rec.foreign_cpu_pct = meter.foreign_pct(
+    std::chrono::duration<double>(clock::now() - t0).count());
+  return rec;
+}
+
+wakeup_record run_wakeup_ref_actor(const wakeup_config& cfg) {
+  auto total = cfg.iterations + warmup_iterations;
+  std::vector<clock::time_point> sent(total);
+  std::vector<clock::time_point> got(total);
+  std::string writer_error;
+  pipe_pair ack;
+  wakeup_record rec;
+  if (!ack.open()) {
+    set_error(rec.error, std::string{"pipe: "} + std::strerror(errno));
+    return rec;
+  }
+  caf::actor_system_config sys_cfg;
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy,
+               cfg.settings);
+  caf::actor_system sys{sys_cfg};
+  background_load load;
+  if (auto err = load.start(sys, cfg.load_readers); !err.empty()) {
+    set_error(rec.error, err);
+    return rec;
+  }
+  cpu_meter meter;
+  auto t0 = clock::now();
+  // CAF alone: an event-based actor woken by a message from a thread.
+  auto fd = ack.fds[1];
+  auto* got_ptr = &got;
+  auto actor = sys.spawn([got_ptr, fd](caf::event_based_actor* self)
+                           -> caf::behavior {
+    return {
+      [got_ptr, fd](std::uint64_t i) {
+        (*got_ptr)[i] = clock::now();
+        write_byte(fd, ack_ok);
+      },
+      [self](caf::exit_reason) { self->quit(); },
+    };
+  });
+  std::uint64_t next = 0;
   writer_error = drive(cfg, ack.fds[0], sent, [&] {
-    q.put();
+    caf::anon_send(actor, next++);
     return true;
   });
-  reader.join();
+  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
   rec = collect(sent, got, writer_error, {});
   rec.foreign_cpu_pct = meter.foreign_pct(
     std::chrono::duration<double>(clock::now() - t0).count());
@@ -580,6 +721,7 @@ wakeup_record run_pingpong_kernel(const wakeup_config& cfg) {
     }
     // The echo: reads a byte from the first stream, writes one to the second.
     std::thread echo{[&] {
+      priority_scope prio{cfg.priority};
       std::byte b[16];
       for (std::size_t i = 0; i < total; ++i) {
         auto n = r_there->read(b, sizeof(b));
@@ -597,6 +739,8 @@ wakeup_record run_pingpong_kernel(const wakeup_config& cfg) {
       }
     }};
     std::byte b[16];
+    priority_scope prio{cfg.priority};
+    error = prio.error();
     for (std::size_t i = 0; i < total && error.empty(); ++i) {
       if (cfg.gap_us > 0)
         std::this_thread::sleep_for(std::chrono::microseconds(cfg.gap_us));
@@ -650,11 +794,13 @@ wakeup_record run_pingpong_reference(const wakeup_config& cfg) {
   reference_queue there;
   reference_queue back;
   std::thread echo{[&] {
+    priority_scope prio{cfg.priority};
     for (std::size_t i = 0; i < total; ++i) {
       there.get();
       back.put();
     }
   }};
+  priority_scope prio{cfg.priority};
   for (std::size_t i = 0; i < total; ++i) {
     if (cfg.gap_us > 0)
       std::this_thread::sleep_for(std::chrono::microseconds(cfg.gap_us));

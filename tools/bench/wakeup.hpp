@@ -18,6 +18,8 @@
 //   ping thread writes a byte to the first, an echo thread reads it and
 //   writes one to the second, which the ping thread reads (two wake-ups).
 //   ref-pingpong: the same through two reference byte queues.
+// - ref-actor: CAF alone, no stream: a thread's `anon_send` wakes an
+//   event-based actor on the scheduler (what the async row's last hop costs).
 //
 // With `load_readers` > 0 every row (the references too) runs while that
 // many blocking readers stream a stream of their own at full speed in the
@@ -56,6 +58,10 @@ constexpr const char* pingpong_wakeup_path
 constexpr const char* ref_pingpong_wakeup_path
   = "round trip through two mutex+condvar byte queues";
 
+constexpr const char* ref_actor_wakeup_path
+  = "CAF alone: anon_send from a thread -> an event-based actor's handler "
+    "runs (the scheduler's wake-up)";
+
 constexpr const char* reference_wakeup_path
   = "mutex+condvar: append 1 byte, notify_one -> reader returns from wait";
 
@@ -67,6 +73,9 @@ struct wakeup_config {
   bool transfer_thread = true;
   /// Readers streaming a stream of their own meanwhile (`--wakeup-load`).
   std::size_t load_readers = 0;
+  /// How the row's own threads ask to be scheduled (`--wakeup-priority`):
+  /// normal, slice or fifo.
+  std::string priority = "normal";
   /// More CAF settings (`--caf-set`, a configuration's own).
   caf_settings settings;
 };
@@ -98,6 +107,8 @@ wakeup_record run_wakeup_writer(const wakeup_config& cfg);
 wakeup_record run_wakeup_async(const wakeup_config& cfg);
 
 wakeup_record run_wakeup_reference(const wakeup_config& cfg);
+
+wakeup_record run_wakeup_ref_actor(const wakeup_config& cfg);
 
 wakeup_record run_pingpong_kernel(const wakeup_config& cfg);
 

@@ -49,6 +49,21 @@ class source_control;
 struct stream_counters;
 } // namespace detail
 
+namespace detail {
+
+/// A producer's way to hand a slice to a transfer actor on its own thread
+/// without a message: `append_slice` does what the `next_slice` handler
+/// does. Call it only holding the actor's token (`detail::try_enter` on its
+/// inbox), so that it runs as the actor (detail/transfer_send.hpp).
+class transfer_direct {
+public:
+  virtual ~transfer_direct() = default;
+
+  virtual void append_slice(slice s) = 0;
+};
+
+} // namespace detail
+
 /// What the transfer actor starts with.
 struct transfer_config {
   /// Limits (capacity, declared length) apply to what the source delivers.
@@ -68,10 +83,12 @@ struct transfer_config {
 /// `resource_exhausted` when no thread or memory can be had; nothing is
 /// left running or registered then. On its own thread, `inbox` (if given)
 /// receives the actor's inbox, through which producers send with
-/// `detail::send_to_transfer`; on the scheduler it stays null.
+/// `detail::send_to_transfer`, and `direct` (if given) its entry for
+/// `detail::publish_to_transfer`; on the scheduler both stay null.
 caf::expected<transfer_actor>
 try_spawn_transfer(caf::actor_system& sys, transfer_config cfg,
-                   std::shared_ptr<detail::own_thread_inbox>* inbox = nullptr);
+                   std::shared_ptr<detail::own_thread_inbox>* inbox = nullptr,
+                   std::shared_ptr<detail::transfer_direct>* direct = nullptr);
 
 /// Spawns a transfer actor like `try_spawn_transfer`, but throws
 /// `std::system_error` when that fails.

@@ -73,6 +73,17 @@ void send_or_run(own_thread_inbox& inbox, caf::message msg);
 /// request with its sender and id).
 void send_or_run(own_thread_inbox& inbox, caf::mailbox_element_ptr x);
 
+/// Takes the token of the actor of `inbox` when `send_or_run` would run a
+/// message here (the actor idle, its thread asleep, nothing queued, no run
+/// on this thread already) and returns true: the caller then acts as the
+/// actor (calls into its state directly, without a message) until `leave`,
+/// which it must call. Returns false, taking nothing, otherwise.
+bool try_enter(own_thread_inbox& inbox);
+
+/// Gives back the token taken by `try_enter`, waking the actor's thread if
+/// something was queued meanwhile.
+void leave(own_thread_inbox& inbox);
+
 /// @private Fault injection for tests: of the next `skip + count` thread
 /// creations, the last `count` fail as if the system were out of threads
 /// (`std::thread` throws `std::system_error`, EAGAIN). Process-wide.

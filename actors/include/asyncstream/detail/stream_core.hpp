@@ -27,6 +27,7 @@ namespace asyncstream::detail {
 
 class blocking_client;
 class own_thread_inbox;
+class transfer_direct;
 class source_control;
 struct stream_counters;
 
@@ -36,6 +37,9 @@ struct stream_core {
   /// The transfer actor's inbox when it runs on a thread of its own, for
   /// producers (detail/transfer_send.hpp); null on the scheduler.
   std::shared_ptr<own_thread_inbox> transfer_inbox;
+  /// Its entry for a writer's publications (detail/transfer_send.hpp);
+  /// null on the scheduler.
+  std::shared_ptr<transfer_direct> transfer_entry;
   monitor_actor monitor;
   std::shared_ptr<source_control> control;
   /// What the actors publish for `stream::stats()`.

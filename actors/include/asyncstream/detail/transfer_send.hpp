@@ -26,6 +26,7 @@
 #include "asyncstream/detail/own_thread.hpp"
 #include "asyncstream/detail/stream_counters.hpp"
 #include "asyncstream/protocol.hpp"
+#include "asyncstream/transfer_actor.hpp"
 
 namespace asyncstream::detail {
 
@@ -52,6 +53,28 @@ void send_to_transfer(const transfer_actor& hdl, own_thread_inbox* inbox,
     send_or_run(*inbox, caf::make_message(std::forward<T>(msg)));
   else
     caf::anon_send(hdl, std::forward<T>(msg));
+}
+
+/// Hands `s` to the transfer actor like `send_to_transfer(next_slice{s})`,
+/// except that when this thread may run the actor and it is idle, the slice
+/// goes straight into its state through `direct` (no message, no CAF
+/// activation: the publication a writer makes is one call), holding the
+/// actor's token. `direct` may be null.
+inline void publish_to_transfer(const transfer_actor& hdl,
+                                own_thread_inbox* inbox,
+                                transfer_direct* direct,
+                                const stream_counters* counters, slice s) {
+  if (inbox && direct && run_inline_here(counters) && try_enter(*inbox)) {
+    struct leaver {
+      own_thread_inbox* x;
+      ~leaver() {
+        leave(*x); // also when append_slice throws (no memory)
+      }
+    } guard{inbox};
+    direct->append_slice(std::move(s));
+    return;
+  }
+  send_to_transfer(hdl, inbox, counters, next_slice{std::move(s)});
 }
 
 } // namespace asyncstream::detail
