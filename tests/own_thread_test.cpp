@@ -43,6 +43,8 @@ struct tally {
   /// Set while a handler runs: a second one at the same time is a breach.
   std::atomic<bool> busy{false};
   std::atomic<std::uint64_t> overlaps{0};
+  /// `total`, readable from outside.
+  std::atomic<std::uint64_t> seen{0};
 };
 
 struct hosted {
@@ -65,6 +67,7 @@ hosted spawn_counter(caf::actor_system& sys, std::shared_ptr<tally> t) {
             ++t->out_of_order;
           want = seq + 1;
           ++t->total;
+          ++t->seen;
           if (std::this_thread::get_id() != t->host)
             ++t->ran_elsewhere;
           t->busy = false;
@@ -238,6 +241,51 @@ TEST_SUITE("own_thread") {
         },
         [&](caf::error& err) { FAIL(sys.render(err)); });
     caf::anon_send(*a, quit_atom::value);
+    caf::anon_send(b.hdl, quit_atom::value);
+  }
+}
+
+TEST_SUITE("own_thread") {
+  TEST_CASE_FIXTURE(system_fixture,
+                    "try_enter: the caller acts as an idle actor until leave; "
+                    "what is sent meanwhile waits, then runs in order") {
+    auto t = std::make_shared<tally>();
+    auto a = spawn_counter(sys, t);
+    auto b = spawn_counter(sys, std::make_shared<tally>());
+    caf::scoped_actor self{sys};
+    auto probe = [&](const hosted& h, std::uint64_t want_total) {
+      self->request(h.hdl, caf::infinite, probe_atom::value)
+        .receive(
+          [&](std::uint64_t total, std::uint64_t out_of_order, std::uint64_t,
+              std::uint64_t overlaps) {
+            CHECK(total == want_total);
+            CHECK(out_of_order == 0);
+            CHECK(overlaps == 0);
+          },
+          [&](caf::error& err) { FAIL(sys.render(err)); });
+    };
+    // The actor goes idle after each answer: one of 1000 tries must enter.
+    bool entered = false;
+    for (int i = 0; i < 1000 && !entered; ++i) {
+      probe(a, 0);
+      entered = detail::try_enter(*a.inbox);
+    }
+    REQUIRE(entered);
+    // Holding the token: no second entry, not even into another actor
+    // (runs never nest), and sends are only queued.
+    CHECK_FALSE(detail::try_enter(*a.inbox));
+    CHECK_FALSE(detail::try_enter(*b.inbox));
+    for (std::uint64_t seq = 0; seq < 100; ++seq) {
+      if (seq % 2 == 0)
+        detail::send_or_run(*a.inbox, caf::make_message(std::uint64_t{1}, seq));
+      else
+        caf::anon_send(a.hdl, std::uint64_t{1}, seq);
+    }
+    CHECK(t->seen.load() == 0); // nothing ran: this thread holds the token
+    detail::leave(*a.inbox);
+    // After leave the actor's thread takes what was queued, in order.
+    probe(a, 100);
+    caf::anon_send(a.hdl, quit_atom::value);
     caf::anon_send(b.hdl, quit_atom::value);
   }
 }
