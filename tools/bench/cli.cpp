@@ -103,7 +103,7 @@ Options:
                           needs CAP_SYS_NICE)                 [normal]
   --wakeup-rows LIST      wake-up rows to run, comma separated, any of
                           kernel,writer,async,pingpong,reference,
-                          ref-actor,ref-pingpong                    [all]
+                          ref-pipe,ref-actor,ref-pingpong         [all]
   --wakeup-load N         while each wake-up row runs (references too),
                           N blocking readers stream a stream of their
                           own at full speed in the same process
@@ -360,7 +360,8 @@ parse_status parse(int argc, char** argv, options& opts, std::ostream& err) {
       for (auto& item : split(value)) {
         if (item != "kernel" && item != "writer" && item != "async"
             && item != "pingpong" && item != "reference"
-            && item != "ref-actor" && item != "ref-pingpong")
+            && item != "ref-pipe" && item != "ref-actor"
+            && item != "ref-pingpong")
           return bad("wake-up row");
         opts.wakeup_rows.push_back(item);
       }

@@ -545,6 +545,8 @@ bool run_wakeups(const options& opts) {
   }
   rows.push_back({"-", "reference", reference_wakeup_path,
                   run_wakeup_reference, base, {}});
+  rows.push_back({"-", "ref-pipe", ref_pipe_wakeup_path, run_wakeup_ref_pipe,
+                  base, {}});
   rows.push_back({"-", "ref-actor", ref_actor_wakeup_path,
                   run_wakeup_ref_actor, base, {}});
   rows.push_back({"-", "ref-pingpong", ref_pingpong_wakeup_path,

@@ -1,6 +1,7 @@
 #include "wakeup.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -629,6 +630,75 @@ wakeup_record run_wakeup_reference(const wakeup_config& cfg) {
   if (!writer_error.empty())
     for (std::size_t i = 0; i < total; ++i)
       q.put(); // lets the reader finish
+  reader.join();
+  rec = collect(sent, got, writer_error, {});
+  rec.foreign_cpu_pct = meter.foreign_pct(
+    std::chrono::duration<double>(clock::now() - t0).count());
+  return rec;
+}
+
+wakeup_record run_wakeup_ref_pipe(const wakeup_config& cfg) {
+  auto total = cfg.iterations + warmup_iterations;
+  std::vector<clock::time_point> sent(total);
+  std::vector<clock::time_point> got(total);
+  std::string writer_error;
+  pipe_pair data;
+  pipe_pair ack;
+  wakeup_record rec;
+  if (!data.open() || !ack.open()) {
+    set_error(rec.error, std::string{"pipe: "} + std::strerror(errno));
+    return rec;
+  }
+  caf::actor_system_config sys_cfg;
+  setup_config(sys_cfg, cfg.scheduler_threads, cfg.scheduler_policy,
+               cfg.settings);
+  caf::actor_system sys{sys_cfg};
+  background_load load;
+  if (auto err = load.start(sys, cfg.load_readers); !err.empty()) {
+    set_error(rec.error, err);
+    return rec;
+  }
+  reference_queue q;
+  cpu_meter meter;
+  auto t0 = clock::now();
+  // The pulled path's threads without the kernel: a relay thread in
+  // poll(2) + read(2) on the pipe, as the source reader does, hands each
+  // byte to the reader through the reference queue.
+  std::thread relay{[&] {
+    pollfd pfd{data.fds[0], POLLIN, 0};
+    char buf[64];
+    for (;;) {
+      if (::poll(&pfd, 1, -1) < 0 && errno == EINTR)
+        continue;
+      auto n = ::read(data.fds[0], buf, sizeof(buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return; // the writer closed the pipe
+      for (ssize_t i = 0; i < n; ++i)
+        q.put();
+    }
+  }};
+  std::thread reader{[&] {
+    priority_scope prio{cfg.priority};
+    for (std::size_t i = 0; i < total; ++i) {
+      q.get();
+      got[i] = clock::now();
+      write_byte(ack.fds[1], ack_ok);
+    }
+  }};
+  {
+    priority_scope prio{cfg.priority};
+    writer_error = prio.error();
+    if (writer_error.empty())
+      writer_error = drive(cfg, ack.fds[0], sent,
+                           [&] { return write_byte(data.fds[1], 'b'); });
+  }
+  if (!writer_error.empty())
+    for (std::size_t i = 0; i < total; ++i)
+      q.put(); // lets the reader finish
+  data.close_write();
+  relay.join();
   reader.join();
   rec = collect(sent, got, writer_error, {});
   rec.foreign_cpu_pct = meter.foreign_pct(

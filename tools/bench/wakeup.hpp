@@ -18,6 +18,9 @@
 //   ping thread writes a byte to the first, an echo thread reads it and
 //   writes one to the second, which the ping thread reads (two wake-ups).
 //   ref-pingpong: the same through two reference byte queues.
+// - ref-pipe: the kernel row's thread hops without the kernel: a relay
+//   thread in poll + read on the pipe hands the byte to the reader through a
+//   mutex + condition variable.
 // - ref-actor: CAF alone, no stream: a thread's `anon_send` wakes an
 //   event-based actor on the scheduler (what the async row's last hop costs).
 //
@@ -57,6 +60,10 @@ constexpr const char* pingpong_wakeup_path
 
 constexpr const char* ref_pingpong_wakeup_path
   = "round trip through two mutex+condvar byte queues";
+
+constexpr const char* ref_pipe_wakeup_path
+  = "pipe write -> relay thread (poll+read) -> mutex+condvar -> reader "
+    "returns (the pulled path's threads without the kernel)";
 
 constexpr const char* ref_actor_wakeup_path
   = "CAF alone: anon_send from a thread -> an event-based actor's handler "
@@ -109,6 +116,8 @@ wakeup_record run_wakeup_async(const wakeup_config& cfg);
 wakeup_record run_wakeup_reference(const wakeup_config& cfg);
 
 wakeup_record run_wakeup_ref_actor(const wakeup_config& cfg);
+
+wakeup_record run_wakeup_ref_pipe(const wakeup_config& cfg);
 
 wakeup_record run_pingpong_kernel(const wakeup_config& cfg);
 
